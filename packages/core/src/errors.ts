@@ -1,0 +1,147 @@
+/**
+ * Status codes, numerically equal to gRPC's, so a server maps a {@link ChalkError} to a gRPC status
+ * without a table and a client maps it back.
+ */
+export enum Code {
+  /** Cancelled by the caller. */
+  Canceled = 1,
+  /** An error with no better code. */
+  Unknown = 2,
+  /** The request is malformed; the message names the field and what is accepted. */
+  InvalidArgument = 3,
+  /** A deadline or timeout passed. */
+  DeadlineExceeded = 4,
+  /** The named object does not exist (or belongs to another environment). */
+  NotFound = 5,
+  /** An object with that name or id exists already. */
+  AlreadyExists = 6,
+  /** The caller may not do this. */
+  PermissionDenied = 7,
+  /** A limit was hit (memory, processes, payload size). */
+  ResourceExhausted = 8,
+  /** The system is not in a state that allows this (a stopped sandbox, no GPU on this machine). */
+  FailedPrecondition = 9,
+  /** The operation was aborted, usually by a concurrent change. */
+  Aborted = 10,
+  /** A value is outside the accepted range. */
+  OutOfRange = 11,
+  /** Not implemented by this server or backend. */
+  Unimplemented = 12,
+  /** A bug or broken invariant. */
+  Internal = 13,
+  /** The service cannot be reached or a dependency (runsc, a registry) is missing. */
+  Unavailable = 14,
+  /** Data was lost or corrupted. */
+  DataLoss = 15,
+  /** No valid credentials. */
+  Unauthenticated = 16,
+}
+
+const codeNames: Record<Code, string> = {
+  [Code.Canceled]: "canceled",
+  [Code.Unknown]: "unknown",
+  [Code.InvalidArgument]: "invalid_argument",
+  [Code.DeadlineExceeded]: "deadline_exceeded",
+  [Code.NotFound]: "not_found",
+  [Code.AlreadyExists]: "already_exists",
+  [Code.PermissionDenied]: "permission_denied",
+  [Code.ResourceExhausted]: "resource_exhausted",
+  [Code.FailedPrecondition]: "failed_precondition",
+  [Code.Aborted]: "aborted",
+  [Code.OutOfRange]: "out_of_range",
+  [Code.Unimplemented]: "unimplemented",
+  [Code.Internal]: "internal",
+  [Code.Unavailable]: "unavailable",
+  [Code.DataLoss]: "data_loss",
+  [Code.Unauthenticated]: "unauthenticated",
+};
+
+/** The snake_case name of a code, as it appears in messages: `not_found`. */
+export function codeName(code: Code): string {
+  return codeNames[code] ?? `code_${code}`;
+}
+
+/** Options for {@link ChalkError}. */
+export interface ChalkErrorOptions {
+  /** The error that caused this one. Never shown in the message. */
+  cause?: unknown;
+  /** The request field the error is about, as a dotted path (`resources.memory`). */
+  field?: string;
+  /** Structured data a caller may branch on (partial output of a timed-out exec, …). */
+  details?: Record<string, unknown>;
+}
+
+const prefixPattern = /^\[([a-z_]+)\] /;
+
+/**
+ * The one error class of every Chalk package. Its message starts with the code
+ * (`[not_found] sandbox "x" not found`) because tools often show only the message.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await runtime.get("nope");
+ * } catch (err) {
+ *   if (ChalkError.from(err).code === Code.NotFound) console.log("gone");
+ * }
+ * ```
+ */
+export class ChalkError extends Error {
+  /** The status code; equal to the gRPC status code. */
+  readonly code: Code;
+  /** The message without the `[code]` prefix. */
+  readonly rawMessage: string;
+  /** The request field this error is about, when there is one. */
+  readonly field: string | undefined;
+  /** Structured details, when the thrower had any. */
+  readonly details: Record<string, unknown>;
+
+  constructor(code: Code, message: string, options: ChalkErrorOptions = {}) {
+    const raw = message.replace(prefixPattern, "");
+    super(`[${codeName(code)}] ${raw}`, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "ChalkError";
+    this.code = code;
+    this.rawMessage = raw;
+    this.field = options.field;
+    this.details = options.details ?? {};
+  }
+
+  /**
+   * Wraps anything thrown into a ChalkError: a ChalkError is returned as is, Node system errors are
+   * translated (`ECONNREFUSED` → unavailable, `ENOENT` → not_found, …), anything else is unknown.
+   */
+  static from(err: unknown, fallback: Code = Code.Unknown): ChalkError {
+    if (err instanceof ChalkError) return err;
+    if (err instanceof Error) {
+      const sys = (err as NodeJS.ErrnoException).code;
+      const mapped = sys ? systemErrorCodes[sys] : undefined;
+      return new ChalkError(mapped ?? fallback, err.message, { cause: err });
+    }
+    return new ChalkError(fallback, String(err), { cause: err });
+  }
+}
+
+/** Node system error codes, translated once here. */
+const systemErrorCodes: Record<string, Code> = {
+  ECONNREFUSED: Code.Unavailable,
+  ECONNRESET: Code.Unavailable,
+  EHOSTUNREACH: Code.Unavailable,
+  ETIMEDOUT: Code.DeadlineExceeded,
+  ENOENT: Code.NotFound,
+  EEXIST: Code.AlreadyExists,
+  EACCES: Code.PermissionDenied,
+  EPERM: Code.PermissionDenied,
+  ENOSPC: Code.ResourceExhausted,
+  EMFILE: Code.ResourceExhausted,
+};
+
+/** An invalid-argument error that names the field and what is accepted. */
+export function invalidArgument(field: string, problem: string, accepted?: string): ChalkError {
+  const tail = accepted ? `; accepted: ${accepted}` : "";
+  return new ChalkError(Code.InvalidArgument, `${field}: ${problem}${tail}`, { field });
+}
+
+/** A not-found error for a kind of object and its name or id. */
+export function notFound(kind: string, id: string): ChalkError {
+  return new ChalkError(Code.NotFound, `${kind} ${JSON.stringify(id)} not found`);
+}

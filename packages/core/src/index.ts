@@ -1,0 +1,18 @@
+/**
+ * `@chalk/core`: what every Chalk package shares — the {@link ChalkError} class with gRPC-aligned
+ * codes, and parsers for Kubernetes-style resource strings.
+ *
+ * @packageDocumentation
+ */
+export { ChalkError, type ChalkErrorOptions, Code, codeName, invalidArgument, notFound } from "./errors.js";
+export {
+  CPU_FORMS,
+  formatBytes,
+  GPU_FORMS,
+  type GpuRequest,
+  MEMORY_FORMS,
+  parseCpu,
+  parseGpu,
+  parseMemory,
+  parsePids,
+} from "./resource-quantity.js";

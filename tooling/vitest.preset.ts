@@ -1,0 +1,43 @@
+/**
+ * Shared vitest presets. Every package's `vitest.config.ts` builds on these so that tests resolve
+ * workspace dependencies to their TypeScript sources (the `@chalk/source` export condition) and
+ * never need a prior build.
+ */
+import { defineConfig, type ViteUserConfig } from "vitest/config";
+
+/** Resolve workspace packages to their sources. */
+export const sourceResolve = { conditions: ["@chalk/source", "import", "node", "default"] };
+
+/**
+ * Two vitest projects: `unit` (beside the code, no I/O, fast) and `integration` (in `test/`, against
+ * real runsc, registries and servers, with long timeouts, run one file at a time because they share
+ * one machine).
+ */
+export function chalkVitestConfig(opts: { integrationTimeoutMs?: number } = {}): ViteUserConfig {
+  return defineConfig({
+    resolve: sourceResolve,
+    test: {
+      projects: [
+        {
+          resolve: sourceResolve,
+          test: {
+            name: "unit",
+            include: ["src/**/*.test.ts"],
+            testTimeout: 10_000,
+          },
+        },
+        {
+          resolve: sourceResolve,
+          test: {
+            name: "integration",
+            include: ["test/**/*.test.ts"],
+            testTimeout: opts.integrationTimeoutMs ?? 120_000,
+            hookTimeout: opts.integrationTimeoutMs ?? 120_000,
+            fileParallelism: false,
+            pool: "forks",
+          },
+        },
+      ],
+    },
+  });
+}

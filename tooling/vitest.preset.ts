@@ -17,6 +17,8 @@ export function chalkVitestConfig(opts: { integrationTimeoutMs?: number } = {}):
   return defineConfig({
     resolve: sourceResolve,
     test: {
+      // Integration files share one machine's runsc, network and cgroups: one file at a time.
+      fileParallelism: false,
       projects: [
         {
           resolve: sourceResolve,
@@ -33,7 +35,6 @@ export function chalkVitestConfig(opts: { integrationTimeoutMs?: number } = {}):
             include: ["test/**/*.test.ts"],
             testTimeout: opts.integrationTimeoutMs ?? 120_000,
             hookTimeout: opts.integrationTimeoutMs ?? 120_000,
-            fileParallelism: false,
             pool: "forks",
           },
         },

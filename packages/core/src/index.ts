@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+
 export { ChalkError, type ChalkErrorOptions, Code, codeName, invalidArgument, notFound } from "./errors.js";
 export {
   CPU_FORMS,
@@ -16,3 +17,4 @@ export {
   parseMemory,
   parsePids,
 } from "./resource-quantity.js";
+export { parseInput } from "./validate.js";

@@ -7,6 +7,10 @@ import { defineConfig, type ViteUserConfig } from "vitest/config";
 
 /** Resolve workspace packages to their sources. */
 export const sourceResolve = { conditions: ["@chalk/source", "import", "node", "default"] };
+const sourceConditions = {
+  resolve: sourceResolve,
+  ssr: { resolve: { conditions: sourceResolve.conditions, externalConditions: ["@chalk/source"] } },
+};
 
 /**
  * Two vitest projects: `unit` (beside the code, no I/O, fast) and `integration` (in `test/`, against
@@ -15,13 +19,13 @@ export const sourceResolve = { conditions: ["@chalk/source", "import", "node", "
  */
 export function chalkVitestConfig(opts: { integrationTimeoutMs?: number } = {}): ViteUserConfig {
   return defineConfig({
-    resolve: sourceResolve,
+    ...sourceConditions,
     test: {
       // Integration files share one machine's runsc, network and cgroups: one file at a time.
       fileParallelism: false,
       projects: [
         {
-          resolve: sourceResolve,
+          ...sourceConditions,
           test: {
             name: "unit",
             include: ["src/**/*.test.ts"],
@@ -29,7 +33,7 @@ export function chalkVitestConfig(opts: { integrationTimeoutMs?: number } = {}):
           },
         },
         {
-          resolve: sourceResolve,
+          ...sourceConditions,
           test: {
             name: "integration",
             include: ["test/**/*.test.ts"],

@@ -1,0 +1,212 @@
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import type { Readable } from "node:stream";
+import type { DescMethod } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
+import { methodDefinition, statusFromError } from "./codec.js";
+import { DEFAULT_ENVIRONMENT, ENVIRONMENT_HEADER } from "./headers.js";
+import type { AnyService, CallContext, ServiceImpl } from "./service-types.js";
+
+/**
+ * Runs before every handler of a service. Throw a ChalkError to refuse the call (for example
+ * unauthenticated); the handler then never runs.
+ */
+export type ServerInterceptor = (ctx: CallContext) => void | Promise<void>;
+
+/** Options for {@link addService}. */
+export interface AddServiceOptions {
+  /** Run in order before every handler. */
+  interceptors?: readonly ServerInterceptor[];
+  /** Observes every call's end: for logs and metrics. `error` is undefined on success. */
+  onCallEnd?: (ctx: CallContext, error: unknown, durationMs: number) => void;
+}
+
+type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & {
+  metadata: grpc.Metadata;
+  getPeer(): string;
+};
+
+function contextOf(call: AnyCall, method: DescMethod, signal: AbortSignal): CallContext {
+  const get = (key: string): string | undefined => {
+    const v = call.metadata.get(key)[0];
+    return v === undefined ? undefined : typeof v === "string" ? v : v.toString("utf8");
+  };
+  return {
+    environment: get(ENVIRONMENT_HEADER) || DEFAULT_ENVIRONMENT,
+    metadata: get,
+    signal,
+    peer: call.getPeer(),
+    method,
+    requestId: randomBytes(6).toString("hex"),
+  };
+}
+
+/**
+ * The request stream of a call as an async iterable that does not destroy the call when the client
+ * half-closes: Node's default iterator would, and that would also end the response side.
+ */
+function requestsOf(call: Readable): AsyncIterable<unknown> {
+  return { [Symbol.asyncIterator]: () => call.iterator({ destroyOnReturn: false }) };
+}
+
+function abortOnCancel(call: NodeJS.EventEmitter): AbortController {
+  const ac = new AbortController();
+  call.once("cancelled", () => ac.abort());
+  return ac;
+}
+
+/** Writes every message of `messages` to a server stream, waiting for `drain` when it is full. */
+async function writeAll(
+  call: grpc.ServerWritableStream<unknown, unknown>,
+  messages: AsyncIterable<unknown>,
+  signal: AbortSignal,
+) {
+  const iterator = messages[Symbol.asyncIterator]();
+  try {
+    while (!signal.aborted) {
+      const next = await iterator.next();
+      if (next.done) break;
+      if (!call.write(next.value)) {
+        await Promise.race([once(call, "drain"), once(signal, "abort")]);
+      }
+    }
+  } finally {
+    // Tell a generator the client is gone so its `finally` blocks run.
+    if (signal.aborted) await iterator.return?.();
+  }
+}
+
+/**
+ * Mounts a protobuf-es service on a grpc-js server. Handlers get typed messages and a
+ * {@link CallContext}; a thrown ChalkError becomes the call's status (other errors become a generic
+ * internal error that reveals nothing). Streaming responses honour backpressure: a client that
+ * stops reading stalls the handler's iterable.
+ *
+ * @example
+ * ```ts
+ * const server = new grpc.Server();
+ * addService(server, SandboxService, sandboxServiceImpl(runtime), { interceptors: [requireToken] });
+ * ```
+ */
+export function addService<S extends AnyService>(
+  server: grpc.Server,
+  service: S,
+  impl: ServiceImpl<S>,
+  options: AddServiceOptions = {},
+): void {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  const handlers: grpc.UntypedServiceImplementation = {};
+  const interceptors = options.interceptors ?? [];
+  for (const method of service.methods) {
+    const handler = (impl as Record<string, (...a: unknown[]) => unknown>)[method.localName];
+    if (typeof handler !== "function") continue;
+    const run = handler.bind(impl);
+    definition[method.localName] = methodDefinition(method);
+    const begin = async (call: AnyCall, ac: AbortController) => {
+      const ctx = contextOf(call, method, ac.signal);
+      for (const intercept of interceptors) await intercept(ctx);
+      return ctx;
+    };
+    const finish = (ctx: CallContext | undefined, err: unknown, start: number) => {
+      if (ctx) options.onCallEnd?.(ctx, err, performance.now() - start);
+    };
+    switch (method.methodKind) {
+      case "unary":
+        handlers[method.localName] = (call: AnyCall, callback: grpc.sendUnaryData<unknown>) => {
+          const start = performance.now();
+          const ac = abortOnCancel(call);
+          let ctx: CallContext | undefined;
+          begin(call, ac)
+            .then((c) => {
+              ctx = c;
+              return run(call.request, c);
+            })
+            .then(
+              (res) => {
+                finish(ctx, undefined, start);
+                callback(null, res);
+              },
+              (err) => {
+                finish(ctx, err, start);
+                callback(statusFromError(err, ctx?.requestId ?? "-"));
+              },
+            );
+        };
+        break;
+      case "server_streaming":
+        handlers[method.localName] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const start = performance.now();
+          const ac = abortOnCancel(call);
+          let ctx: CallContext | undefined;
+          begin(call as unknown as AnyCall, ac)
+            .then((c) => {
+              ctx = c;
+              return writeAll(call, run(call.request, c) as AsyncIterable<unknown>, ac.signal);
+            })
+            .then(
+              () => {
+                finish(ctx, undefined, start);
+                call.end();
+              },
+              (err) => {
+                finish(ctx, err, start);
+                call.emit("error", statusFromError(err, ctx?.requestId ?? "-"));
+              },
+            );
+        };
+        break;
+      case "client_streaming":
+        handlers[method.localName] = (
+          call: grpc.ServerReadableStream<unknown, unknown>,
+          callback: grpc.sendUnaryData<unknown>,
+        ) => {
+          const start = performance.now();
+          const ac = abortOnCancel(call);
+          let ctx: CallContext | undefined;
+          begin(call as unknown as AnyCall, ac)
+            .then((c) => {
+              ctx = c;
+              return run(requestsOf(call), c);
+            })
+            .then(
+              (res) => {
+                finish(ctx, undefined, start);
+                callback(null, res);
+              },
+              (err) => {
+                finish(ctx, err, start);
+                callback(statusFromError(err, ctx?.requestId ?? "-"));
+              },
+            );
+        };
+        break;
+      case "bidi_streaming":
+        handlers[method.localName] = (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+          const start = performance.now();
+          const ac = abortOnCancel(call);
+          let ctx: CallContext | undefined;
+          begin(call as unknown as AnyCall, ac)
+            .then((c) => {
+              ctx = c;
+              return writeAll(
+                call as unknown as grpc.ServerWritableStream<unknown, unknown>,
+                run(requestsOf(call), c) as AsyncIterable<unknown>,
+                ac.signal,
+              );
+            })
+            .then(
+              () => {
+                finish(ctx, undefined, start);
+                call.end();
+              },
+              (err) => {
+                finish(ctx, err, start);
+                call.emit("error", statusFromError(err, ctx?.requestId ?? "-"));
+              },
+            );
+        };
+        break;
+    }
+  }
+  server.addService(definition, handlers);
+}

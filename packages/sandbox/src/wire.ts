@@ -1,0 +1,112 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  type ExitStatus,
+  type ExitStatusSchema,
+  type SandboxInfo as SandboxInfoMessage,
+  type SandboxInfoSchema,
+  type SandboxSpec,
+  type SandboxSpecSchema,
+  SandboxState as SandboxStateEnum,
+} from "@chalk/proto/sandbox/v1";
+import { signalName, signalNumber } from "./signals.js";
+import type { ProcessExit, SandboxCreateOptions, SandboxInfo, SandboxState } from "./types.js";
+
+/** Converts create options to the wire spec. */
+export function specToWire(o: SandboxCreateOptions): MessageInitShape<typeof SandboxSpecSchema> {
+  return {
+    rootfs: typeof o.rootfs === "string" ? [o.rootfs] : [...o.rootfs],
+    command: o.command ? [...o.command] : [],
+    env: o.env ?? {},
+    workdir: o.workdir ?? "",
+    resources: { cpu: o.cpu ?? "", memory: o.memory ?? "", pids: o.pids ?? 0 },
+    network: o.network ? { ports: o.network === true ? [] : [...(o.network.ports ?? [])] } : undefined,
+    mounts: (o.mounts ?? []).map((m) => ({
+      source: m.source,
+      target: m.target,
+      readOnly: m.readOnly ?? false,
+    })),
+    labels: o.labels ?? {},
+    logPath: o.logPath ?? "",
+    id: o.id ?? "",
+  };
+}
+
+/** Converts a wire spec back to create options (empty fields become absent). */
+export function specFromWire(s: SandboxSpec): SandboxCreateOptions {
+  const o: SandboxCreateOptions = { rootfs: s.rootfs.length === 1 ? (s.rootfs[0] as string) : [...s.rootfs] };
+  if (s.command.length > 0) o.command = [...s.command];
+  if (Object.keys(s.env).length > 0) o.env = { ...s.env };
+  if (s.workdir) o.workdir = s.workdir;
+  if (s.resources?.cpu) o.cpu = s.resources.cpu;
+  if (s.resources?.memory) o.memory = s.resources.memory;
+  if (s.resources?.pids) o.pids = s.resources.pids;
+  if (s.network) o.network = { ports: [...s.network.ports] };
+  if (s.mounts.length > 0)
+    o.mounts = s.mounts.map((m) => ({ source: m.source, target: m.target, readOnly: m.readOnly }));
+  if (Object.keys(s.labels).length > 0) o.labels = { ...s.labels };
+  if (s.logPath) o.logPath = s.logPath;
+  if (s.id) o.id = s.id;
+  return o;
+}
+
+const stateToWire: Record<SandboxState, SandboxStateEnum> = {
+  created: SandboxStateEnum.CREATED,
+  running: SandboxStateEnum.RUNNING,
+  stopped: SandboxStateEnum.STOPPED,
+};
+
+/** Converts sandbox info to the wire. */
+export function infoToWire(i: SandboxInfo): MessageInitShape<typeof SandboxInfoSchema> {
+  return {
+    id: i.id,
+    state: stateToWire[i.state],
+    createdAtMs: BigInt(i.createdAt.getTime()),
+    labels: i.labels,
+    address: i.address ?? "",
+    hostPid: i.hostPid ?? 0,
+    resources: { cpu: i.resources.cpu ?? "", memory: i.resources.memory ?? "", pids: i.resources.pids ?? 0 },
+  };
+}
+
+/** Converts wire sandbox info back. */
+export function infoFromWire(m: SandboxInfoMessage): SandboxInfo {
+  const state: SandboxState =
+    m.state === SandboxStateEnum.RUNNING
+      ? "running"
+      : m.state === SandboxStateEnum.CREATED
+        ? "created"
+        : "stopped";
+  return {
+    id: m.id,
+    state,
+    createdAt: new Date(Number(m.createdAtMs)),
+    labels: { ...m.labels },
+    address: m.address || undefined,
+    hostPid: m.hostPid || undefined,
+    resources: {
+      cpu: m.resources?.cpu || undefined,
+      memory: m.resources?.memory || undefined,
+      pids: m.resources?.pids || undefined,
+    },
+  };
+}
+
+/** Converts a process exit to the wire. */
+export function exitToWire(e: ProcessExit): MessageInitShape<typeof ExitStatusSchema> {
+  return {
+    exitCode: e.exitCode ?? undefined,
+    signal: e.signal ? signalNumber(e.signal) : 0,
+    timedOut: e.timedOut,
+    oomKilled: e.oomKilled,
+  };
+}
+
+/** Converts a wire exit back. */
+export function exitFromWire(m: ExitStatus | undefined): ProcessExit {
+  return {
+    exitCode: m?.exitCode ?? null,
+    signal: m?.signal ? signalName(m.signal) : null,
+    timedOut: m?.timedOut ?? false,
+    oomKilled: m?.oomKilled ?? false,
+  };
+}

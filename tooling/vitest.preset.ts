@@ -3,7 +3,11 @@
  * workspace dependencies to their TypeScript sources (the `@chalk/source` export condition) and
  * never need a prior build.
  */
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { defineConfig, type ViteUserConfig } from "vitest/config";
+
+const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
 /** Resolve workspace packages to their sources. */
 export const sourceResolve = { conditions: ["@chalk/source", "import", "node", "default"] };
@@ -23,6 +27,8 @@ export function chalkVitestConfig(opts: { integrationTimeoutMs?: number } = {}):
     test: {
       // Integration files share one machine's runsc, network and cgroups: one file at a time.
       fileParallelism: false,
+      // A JSON report per package lets tooling/scripts/test.sh print one total for the whole repo.
+      reporters: ["default", ["json", { outputFile: join(repoRoot, ".test-results", `${basename(process.cwd())}.json`) }]],
       projects: [
         {
           ...sourceConditions,

@@ -1,0 +1,261 @@
+import { readFileSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
+import { z } from "zod";
+
+/** Default resources of one environment, as Kubernetes quantities. */
+export interface EnvironmentDefaults {
+  /** CPU cores: `"1"`, `"500m"`. */
+  cpu: string;
+  /** Memory: `"1Gi"`. */
+  memory: string;
+}
+
+/** The server's validated configuration. */
+export interface ServerConfig {
+  /** `host:port` of the gRPC server. */
+  listen: string;
+  /** `host:port` of the Prometheus endpoint, or undefined for none. */
+  metricsListen: string | undefined;
+  /** Absolute directory holding the database, logs, volumes, secrets, images and runsc state. */
+  dataDir: string;
+  /** The compute backend; only `local` (gVisor on this machine) exists. */
+  backend: "local";
+  /** Defaults for environments that `environments` does not name. */
+  defaults: EnvironmentDefaults;
+  /** Per-environment defaults, from the environments file. */
+  environments: Record<string, Partial<EnvironmentDefaults>>;
+  /** OCI registry (`host:port`) for base images and built images, when configured. */
+  registry: string | undefined;
+  /** Accepted bearer tokens. Empty only with `insecureNoAuth`. */
+  tokens: string[];
+  /** Serve without authentication (only on a loopback address). */
+  insecureNoAuth: boolean;
+  /** pino log level. */
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** Size bound of one container's log file, in bytes (the newest output is kept). */
+  containerLogMaxBytes: number;
+}
+
+/** The command-line help, printed by `--help`. */
+export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
+
+  --listen HOST:PORT           gRPC address (default 127.0.0.1:50051)           env CHALK_LISTEN
+  --metrics-listen HOST:PORT   Prometheus /metrics over HTTP (default: off)      env CHALK_METRICS_LISTEN
+  --data-dir DIR               state directory (default /var/lib/chalk)         env CHALK_DATA_DIR
+  --backend local              compute backend (only "local" exists)            env CHALK_BACKEND
+  --default-cpu Q              default CPU per container (default 1)            env CHALK_DEFAULT_CPU
+  --default-memory Q           default memory per container (default 1Gi)       env CHALK_DEFAULT_MEMORY
+  --environments-file FILE     JSON {"<env>": {"cpu": "2", "memory": "4Gi"}}    env CHALK_ENVIRONMENTS_FILE
+  --registry HOST:PORT         OCI registry for images (optional)               env CHALK_REGISTRY
+  --token TOKEN                accepted bearer token (repeatable)               env CHALK_TOKEN
+  --insecure-no-auth           no authentication; only on a loopback address
+  --log-level LEVEL            fatal|error|warn|info|debug|trace|silent         env CHALK_LOG_LEVEL
+  --container-log-max-bytes N  size bound of a container's log (default 8388608)
+  --help                       this text
+`;
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, "expected HOST:PORT (e.g. 127.0.0.1:50051)")
+  .refine((v) => Number(v.slice(v.lastIndexOf(":") + 1)) <= 65535, "port must be 0 to 65535");
+
+const cpuQuantity = z.string().refine((v) => {
+  try {
+    parseCpu(v);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'expected a CPU quantity such as "1", "0.5" or "500m"');
+
+const memoryQuantity = z.string().refine((v) => {
+  try {
+    parseMemory(v);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'expected a memory quantity such as "512Mi" or "2Gi"');
+
+const environmentName = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+const environmentsSchema = z.record(
+  z.string().regex(environmentName, "environment names are 1-63 of a-z, 0-9, '.', '_', '-'"),
+  z.strictObject({ cpu: cpuQuantity.optional(), memory: memoryQuantity.optional() }),
+);
+
+const configSchema = z.strictObject({
+  listen: hostPort,
+  metricsListen: hostPort.optional(),
+  dataDir: z.string().min(1),
+  backend: z.string(),
+  defaultCpu: cpuQuantity,
+  defaultMemory: memoryQuantity,
+  environmentsFile: z.string().optional(),
+  registry: hostPort.optional(),
+  tokens: z.array(
+    z
+      .string()
+      .min(16, "tokens must be at least 16 characters")
+      .max(512)
+      .regex(/^[\x21-\x7e]+$/, "tokens are printable ASCII without spaces"),
+  ),
+  insecureNoAuth: z.boolean(),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+  containerLogMaxBytes: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(1024 ** 3),
+});
+
+/** Thrown for a bad configuration; `main` prints it and exits with status 2. */
+export class ConfigError extends ChalkError {
+  constructor(message: string) {
+    super(Code.InvalidArgument, message);
+    this.name = "ConfigError";
+  }
+}
+
+/** True when `host` (of `host:port`) is a loopback address. */
+export function isLoopback(address: string): boolean {
+  const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+const flagToEnv: Record<string, string> = {
+  listen: "CHALK_LISTEN",
+  "metrics-listen": "CHALK_METRICS_LISTEN",
+  "data-dir": "CHALK_DATA_DIR",
+  backend: "CHALK_BACKEND",
+  "default-cpu": "CHALK_DEFAULT_CPU",
+  "default-memory": "CHALK_DEFAULT_MEMORY",
+  "environments-file": "CHALK_ENVIRONMENTS_FILE",
+  registry: "CHALK_REGISTRY",
+  "log-level": "CHALK_LOG_LEVEL",
+};
+
+/** Result of {@link parseConfig}: a configuration, or a request for the help text. */
+export type ParsedArgs = { help: true } | { help: false; config: ServerConfig };
+
+/**
+ * Reads the configuration from command-line flags over environment variables over defaults, and
+ * validates it. A bad value throws {@link ConfigError} naming the flag.
+ */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedArgs {
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    ({ values } = parseArgs({
+      // pnpm passes a literal "--" through to the script.
+      args: argv.filter((a, i) => !(a === "--" && i === 0)),
+      strict: true,
+      allowPositionals: false,
+      options: {
+        listen: { type: "string" },
+        "metrics-listen": { type: "string" },
+        "data-dir": { type: "string" },
+        backend: { type: "string" },
+        "default-cpu": { type: "string" },
+        "default-memory": { type: "string" },
+        "environments-file": { type: "string" },
+        registry: { type: "string" },
+        token: { type: "string", multiple: true },
+        "insecure-no-auth": { type: "boolean" },
+        "log-level": { type: "string" },
+        "container-log-max-bytes": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  if (values.help) return { help: true };
+  const pick = (flag: string): string | undefined => {
+    const v = values[flag];
+    if (typeof v === "string") return v;
+    const e = flagToEnv[flag];
+    const fromEnv = e ? env[e] : undefined;
+    return fromEnv === "" ? undefined : fromEnv;
+  };
+  const tokens = [...((values.token as string[] | undefined) ?? [])];
+  if (env.CHALK_TOKEN) tokens.push(env.CHALK_TOKEN);
+  const raw = {
+    listen: pick("listen") ?? "127.0.0.1:50051",
+    metricsListen: pick("metrics-listen"),
+    dataDir: pick("data-dir") ?? "/var/lib/chalk",
+    backend: pick("backend") ?? "local",
+    defaultCpu: pick("default-cpu") ?? "1",
+    defaultMemory: pick("default-memory") ?? "1Gi",
+    environmentsFile: pick("environments-file"),
+    registry: pick("registry"),
+    tokens,
+    insecureNoAuth: values["insecure-no-auth"] === true,
+    logLevel: pick("log-level") ?? "info",
+    containerLogMaxBytes: pick("container-log-max-bytes") ?? String(8 * 1024 * 1024),
+  };
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `--${kebab(String(i.path[0] ?? "?"))}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
+  }
+  const c = parsed.data;
+  if (c.backend === "kubernetes") {
+    throw new ConfigError('--backend: "kubernetes" is not implemented yet; the only backend is "local"');
+  }
+  if (c.backend !== "local") {
+    throw new ConfigError(`--backend: ${JSON.stringify(c.backend)} is unknown; accepted: "local"`);
+  }
+  if (c.tokens.length === 0 && !c.insecureNoAuth) {
+    throw new ConfigError(
+      "no auth token: pass --token TOKEN (repeatable) or set CHALK_TOKEN; for a loopback-only server without auth pass --insecure-no-auth",
+    );
+  }
+  if (c.insecureNoAuth && !isLoopback(c.listen)) {
+    throw new ConfigError(
+      `--insecure-no-auth: refused on ${c.listen}, which is not a loopback address; use --token`,
+    );
+  }
+  return {
+    help: false,
+    config: {
+      listen: c.listen,
+      metricsListen: c.metricsListen,
+      dataDir: isAbsolute(c.dataDir) ? c.dataDir : resolve(c.dataDir),
+      backend: "local",
+      defaults: { cpu: c.defaultCpu, memory: c.defaultMemory },
+      environments: c.environmentsFile ? readEnvironmentsFile(c.environmentsFile) : {},
+      registry: c.registry,
+      tokens: c.tokens,
+      insecureNoAuth: c.insecureNoAuth,
+      logLevel: c.logLevel,
+      containerLogMaxBytes: c.containerLogMaxBytes,
+    },
+  };
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`).replace(/^tokens$/, "token (or CHALK_TOKEN)");
+}
+
+function readEnvironmentsFile(path: string): Record<string, Partial<EnvironmentDefaults>> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new ConfigError(`--environments-file: cannot read ${path}: ${(err as Error).message}`);
+  }
+  const parsed = environmentsSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new ConfigError(`--environments-file ${path}: ${problems.join("; ")}`);
+  }
+  return parsed.data;
+}
+
+/** The default resources of an environment: its entry in the environments file over the defaults. */
+export function environmentDefaults(config: ServerConfig, environment: string): EnvironmentDefaults {
+  const own = config.environments[environment] ?? {};
+  return { cpu: own.cpu ?? config.defaults.cpu, memory: own.memory ?? config.defaults.memory };
+}

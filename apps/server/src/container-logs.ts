@@ -1,0 +1,88 @@
+import { copyFile, open, stat, truncate } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/** The older half of a container's log, kept by {@link rotateLog}. */
+export const rotatedPath = (logPath: string): string => `${logPath}.1`;
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw err;
+  }
+}
+
+/**
+ * Keeps a log file under `maxBytes`: when it is larger, its content moves to `<log>.1` (replacing the
+ * older half) and the log is truncated in place. The runtime appends to the file (O_APPEND), so its
+ * next write lands at the new end; at most `2 × maxBytes` of the newest output is kept on disk.
+ * Returns true when it rotated.
+ */
+export async function rotateLog(logPath: string, maxBytes: number): Promise<boolean> {
+  if ((await sizeOf(logPath)) <= maxBytes) return false;
+  await copyFile(logPath, rotatedPath(logPath));
+  await truncate(logPath, 0);
+  return true;
+}
+
+async function* readRange(path: string, from: number, to: number): AsyncGenerator<Uint8Array> {
+  if (to <= from) return;
+  const fh = await open(path, "r").catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return undefined;
+    throw err;
+  });
+  if (!fh) return;
+  try {
+    let pos = from;
+    const chunk = 64 * 1024;
+    while (pos < to) {
+      const buf = Buffer.alloc(Math.min(chunk, to - pos));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
+      pos += bytesRead;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Options for {@link readLog}. */
+export interface LogReadOptions {
+  /** Keep reading new output until `done()` says the writer has ended. */
+  follow: boolean;
+  /** True once nothing will be appended any more (the entrypoint ended). */
+  done: () => boolean;
+  /** Stops following. */
+  signal: AbortSignal;
+  /** Poll interval while following, in milliseconds. */
+  pollMs?: number;
+}
+
+/**
+ * Reads a container's log: the rotated older half, then the current file; with `follow`, then new
+ * output as it is appended, across rotations, until `done()` and everything written was sent.
+ */
+export async function* readLog(logPath: string, options: LogReadOptions): AsyncGenerator<Uint8Array> {
+  const old = rotatedPath(logPath);
+  yield* readRange(old, 0, await sizeOf(old));
+  let offset = 0;
+  for (;;) {
+    const finished = options.done();
+    const size = await sizeOf(logPath);
+    if (size < offset) {
+      // Rotated since the last read: what we had not read yet is the tail of `<log>.1`.
+      yield* readRange(old, offset, await sizeOf(old));
+      offset = 0;
+      continue;
+    }
+    if (size > offset) {
+      yield* readRange(logPath, offset, size);
+      offset = size;
+      continue;
+    }
+    if (!options.follow || finished || options.signal.aborted) return;
+    await sleep(options.pollMs ?? 200, undefined, { signal: options.signal }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/**
+ * `chalk-server`: parses flags and environment, starts the server, and stops serving on SIGTERM or
+ * SIGINT (containers keep running). A bad configuration exits with status 2 and a message naming it.
+ */
+import { ConfigError, parseConfig, USAGE } from "./config.js";
+import { localBackend } from "./local-backend.js";
+import { startServer } from "./server.js";
+
+async function main(): Promise<void> {
+  let parsed: ReturnType<typeof parseConfig>;
+  try {
+    parsed = parseConfig(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`chalk-server: ${err.rawMessage}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (parsed.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const server = await startServer(parsed.config, { backend: localBackend });
+  let closing = false;
+  const shutdown = () => {
+    if (closing) return;
+    closing = true;
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`chalk-server: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -151,8 +151,25 @@ export class Volume {
     return this.ensured;
   }
 
-  private async upload(entry: UploadEntry): Promise<VolumeFileInfo> {
+  /**
+   * Runs a write, creating the volume first; if the volume was deleted since this handle created
+   * it, creates it again and retries once (uploads are re-readable: bytes or a local file).
+   */
+  private async writing<T>(call: () => Promise<T>): Promise<T> {
     await this.ensure();
+    try {
+      return await call();
+    } catch (err) {
+      const volumeGone =
+        err instanceof ChalkError && err.code === Code.NotFound && err.rawMessage.startsWith("volume ");
+      if (!volumeGone) throw err;
+      this.ensured = undefined;
+      await this.ensure();
+      return call();
+    }
+  }
+
+  private upload(entry: UploadEntry): Promise<VolumeFileInfo> {
     const name = this.name;
     async function* requests(): AsyncGenerator<MessageInitShape<typeof PutFileRequestSchema>> {
       yield {
@@ -168,9 +185,11 @@ export class Volume {
       };
       for await (const data of entry.chunks()) yield { message: { case: "data", value: data } };
     }
-    const res = await this.client.putFile(requests());
-    if (!res.file) throw new ChalkError(Code.Internal, "the server sent no file info");
-    return fileFromProto(res.file);
+    return this.writing(async () => {
+      const res = await this.client.putFile(requests());
+      if (!res.file) throw new ChalkError(Code.Internal, "the server sent no file info");
+      return fileFromProto(res.file);
+    });
   }
 
   /**
@@ -243,7 +262,6 @@ export class Volume {
     // Resolve every step (local stats, directory walks) before anything is sent.
     const entries: UploadEntry[] = [];
     for (const step of steps) entries.push(...(await step()));
-    await this.ensure();
     const name = this.name;
     async function* requests(): AsyncGenerator<MessageInitShape<typeof UploadBatchRequestSchema>> {
       yield { message: { case: "start", value: { volumeName: name } } };
@@ -261,8 +279,7 @@ export class Volume {
         for await (const data of entry.chunks()) yield { message: { case: "data", value: data } };
       }
     }
-    const res = await this.client.uploadBatch(requests());
-    return res.files.map(fileFromProto);
+    return this.writing(async () => (await this.client.uploadBatch(requests())).files.map(fileFromProto));
   }
 
   /**

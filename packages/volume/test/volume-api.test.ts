@@ -32,7 +32,10 @@ describe("Volume over gRPC", () => {
       ["inputs/example.txt", 6, 0o644],
       ["inputs/raw.bin", 4, 0o600],
     ]);
+    await vol.putFile("empty", "");
+    expect(await vol.readFile("empty")).toEqual(new Uint8Array());
     await vol.removeFile("inputs/raw.bin");
+    await vol.removeFile("empty");
     expect((await vol.listFiles()).map((f) => f.path)).toEqual(["inputs/example.txt"]);
     expect((await rejection(vol.readFile("inputs/raw.bin"))).code).toBe(Code.NotFound);
     expect((await rejection(vol.removeFile("inputs/raw.bin"))).code).toBe(Code.NotFound);
@@ -50,6 +53,11 @@ describe("Volume over gRPC", () => {
     expect((await Volume.list({ transport: server.defaultTransport })).map((v) => v.name)).toEqual(["fresh"]);
     await vol.delete();
     expect(await Volume.list({ transport: server.defaultTransport })).toEqual([]);
+    // A handle whose volume was deleted by someone else creates it again on its next write.
+    await vol.putFile("y", "2");
+    await server.store.delete("default", "fresh");
+    await vol.putFile("z", "3");
+    expect((await vol.listFiles()).map((f) => f.path)).toEqual(["z"]);
   });
 
   test("Volume.list pages through many volumes in name order", async ({ server }) => {

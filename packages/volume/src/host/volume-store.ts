@@ -14,7 +14,7 @@ import {
 import { isAbsolute, join } from "node:path";
 import { ChalkError, Code, invalidArgument, notFound, parseInput } from "@chalk/core";
 import { z } from "zod";
-import { checkEnvironment, checkVolumeName } from "../names.js";
+import { checkEnvironment, checkVolumeName, VOLUME_NAME_PATTERN } from "../names.js";
 import type { Page, VolumeFileInfo, VolumeInfo } from "../types.js";
 import { parseVolumePath, parseVolumePrefix } from "../volume-path.js";
 import { ownTag, tagAlive } from "./process-dir.js";
@@ -383,7 +383,7 @@ export class VolumeStore implements AsyncDisposable {
       if (errno(err) === "ENOENT") names = [];
       else throw hostError(err, "list volumes of", environment);
     }
-    names = names.filter((n) => /^[a-z0-9][a-z0-9._-]{0,62}$/.test(n)).sort();
+    names = names.filter((n) => VOLUME_NAME_PATTERN.test(n)).sort();
     const after = decodeToken(options.pageToken);
     const infos: VolumeInfo[] = [];
     let next: string | undefined;

@@ -1,7 +1,6 @@
-import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
-import { ChalkError, Code } from "@chalk/core";
+import { type DescFile, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type DescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
@@ -10,45 +9,72 @@ import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-
 type ServiceHost = Parameters<HealthImplementation["addToServer"]>[0] &
   Parameters<ReflectionService["addToServer"]>[0];
 
-/**
- * The directory holding the `.proto` files the server ships: `apps/server/proto` after a build (copied
- * there by `scripts/copy-protos.mjs`), else the repository's `proto/` when running from source.
- */
-export function protoDir(): string {
-  const candidates = [
-    fileURLToPath(new URL("../proto", import.meta.url)),
-    fileURLToPath(new URL("../../../proto", import.meta.url)),
-  ];
-  const found = candidates.find((d) => existsSync(join(d, "chalk")));
-  if (!found) {
-    throw new ChalkError(
-      Code.Internal,
-      `the server's .proto files are missing (looked in ${candidates.join(", ")})`,
-    );
+/** A file and everything it imports, each once, dependencies first. */
+function withDependencies(files: readonly DescFile[], seen = new Set<string>()): DescFile[] {
+  const out: DescFile[] = [];
+  for (const f of files) {
+    if (seen.has(f.name)) continue;
+    seen.add(f.name);
+    out.push(...withDependencies(f.dependencies, seen), f);
   }
-  return found;
+  return out;
 }
 
-function protoFiles(dir: string, root = dir): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) return protoFiles(p, root);
-    return name.endsWith(".proto") ? [relative(root, p)] : [];
-  });
+/**
+ * proto-loader names a map field's entry type after the field (`Statuses`) where protobuf requires
+ * `<Field>Entry`, and grpcurl rejects such a descriptor: rename the entries and the fields' types.
+ */
+function fixMapEntries(bin: Buffer): Buffer {
+  const file = fromBinary(FileDescriptorProtoSchema, bin);
+  const fix = (messages: DescriptorProto[]) => {
+    for (const m of messages) {
+      for (const nested of m.nestedType) {
+        if (!nested.options?.mapEntry || nested.name.endsWith("Entry")) continue;
+        const old = nested.name;
+        nested.name = `${old}Entry`;
+        for (const f of m.field) {
+          if (f.typeName === old || f.typeName.endsWith(`.${m.name}.${old}`)) {
+            f.typeName = `.${file.package}.${m.name}.${nested.name}`;
+          }
+        }
+      }
+      fix(m.nestedType);
+    }
+  };
+  fix(file.messageType);
+  return Buffer.from(toBinary(FileDescriptorProtoSchema, file));
 }
 
 /**
  * Mounts the standard gRPC health service (`grpc.health.v1.Health`, open without a token so probes
- * work) and server reflection (v1 and v1alpha, from the shipped `.proto` files) so `grpcurl` can list
- * and call every service. Returns the health implementation to flip statuses with.
+ * work) and server reflection (v1 and v1alpha) so `grpcurl` can list and call every service.
+ *
+ * Reflection serves the file descriptors compiled into `@chalk/proto` (exactly what buf produced from
+ * `proto/`), plus the health proto that `grpc-health-check` ships, loaded by `@grpc/proto-loader`.
+ * Re-deriving the Chalk descriptors with proto-loader would lose cross-package references (a
+ * container spec's `chalk.secrets.v1.SecretSource`), which breaks grpcurl.
  */
-export function addIntrospection(server: ServiceHost, serviceNames: readonly string[]): HealthImplementation {
-  const dir = protoDir();
+export function addIntrospection(
+  server: ServiceHost,
+  files: readonly DescFile[],
+  serviceNames: readonly string[],
+): HealthImplementation {
   const healthDir = join(healthProtoPath, "..", "..", "..");
-  const definition = loadSync([...protoFiles(dir), relative(healthDir, healthProtoPath)], {
-    includeDirs: [dir, healthDir],
-    keepCase: false,
+  const definition = loadSync(relative(healthDir, healthProtoPath), {
+    includeDirs: [healthDir],
+    keepCase: true,
   });
+  for (const entry of Object.values(definition)) {
+    const e = entry as { fileDescriptorProtos?: Buffer[] };
+    if (e.fileDescriptorProtos) e.fileDescriptorProtos = e.fileDescriptorProtos.map(fixMapEntries);
+  }
+  definition["chalk.descriptors"] = {
+    format: "Protocol Buffer 3 FileDescriptorProto",
+    type: {},
+    fileDescriptorProtos: withDependencies(files).map((f) =>
+      Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)),
+    ),
+  } as unknown as (typeof definition)[string];
   new ReflectionService(definition).addToServer(server);
   const health = new HealthImplementation({
     "": "NOT_SERVING",

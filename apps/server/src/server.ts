@@ -2,6 +2,7 @@ import { readdirSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import type { Server as HttpServer } from "node:http";
 import { join } from "node:path";
+import type { DescFile } from "@bufbuild/protobuf";
 import { ChalkError, Code } from "@chalk/core";
 import { ContainerService } from "@chalk/proto/container/v1";
 import { SandboxService } from "@chalk/proto/sandbox/v1";
@@ -101,6 +102,7 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
     },
   };
   const serviceNames: string[] = [];
+  const files: DescFile[] = [];
   let health: ReturnType<typeof addIntrospection> | undefined;
   const { server, address } = await listen({
     address: config.listen,
@@ -108,6 +110,7 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
       const add: Parameters<Backend["mount"]>[0] = (service, impl) => {
         addService(s, service, impl, serviceOptions);
         serviceNames.push(service.typeName);
+        files.push(service.file);
       };
       add(ContainerService, containerServiceImpl(manager, metrics));
       add(
@@ -136,7 +139,7 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
       );
       add(VolumeService, volumeServiceImpl(volumes));
       backend.mount(add);
-      health = addIntrospection(s, serviceNames);
+      health = addIntrospection(s, files, serviceNames);
     },
   });
   for (const name of ["", ...serviceNames]) health?.setStatus(name, "SERVING");

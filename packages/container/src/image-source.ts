@@ -1,0 +1,33 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { invalidArgument } from "@chalk/core";
+import type { ImageSourceSchema } from "@chalk/proto/container/v1";
+
+/** An image for a container: an image reference string (until `@chalk/image` lands). */
+export type ContainerImage = string;
+
+/** A local file or directory that travels in the container's upload volume. */
+export interface ContainerUpload {
+  kind: "file" | "dir";
+  /** Local path. */
+  source: string;
+  /** Absolute path inside the container. */
+  dest: string;
+  /** Permission bits of a file. */
+  mode?: number;
+}
+
+/** The wire form of an image, validated. */
+export function imageSourceOf(image: ContainerImage): MessageInitShape<typeof ImageSourceSchema>["source"] {
+  if (typeof image === "string") {
+    if (image.length > 1024 || /\s|\0/.test(image)) {
+      throw invalidArgument("image", `${JSON.stringify(image.slice(0, 80))} is not an image reference`);
+    }
+    return { case: "uri", value: image };
+  }
+  throw invalidArgument("image", "expected an Image or an image reference string");
+}
+
+/** The image's local files that travel in a volume (strategy "volume"). */
+export function uploadsOf(_image: ContainerImage): ContainerUpload[] {
+  return [];
+}

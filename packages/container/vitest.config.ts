@@ -1,3 +1,3 @@
 import { chalkVitestConfig } from "../../tooling/vitest.preset.ts";
 
-export default chalkVitestConfig();
+export default chalkVitestConfig({ integrationTimeoutMs: 600_000 });

@@ -1,8 +1,55 @@
 /**
- * `@chalk/container`: the product's Container.
+ * `@chalk/container`: the product's Container — an image run as a gVisor sandbox with resources,
+ * environment, secrets, volumes, a port and an entrypoint, through the Chalk server. `Image`,
+ * `Volume` and `Secret` are re-exported so one import serves every example.
+ *
+ * The server comes from `CHALK_API_SERVER` (host:port), the token from `CHALK_TOKEN`, the environment
+ * from `CHALK_ENVIRONMENT`; options passed to `new Container`, `fromName` or `fromId` override them.
+ *
+ * @example
+ * ```ts
+ * import { Container, Image } from "@chalk/container";
+ *
+ * const c = await new Container({
+ *   image: Image.debianSlim("3.11").pipInstall(["requests"]),
+ *   name: "hello-container",
+ *   cpu: "1",
+ *   memory: "2Gi",
+ * }).run();
+ * const result = await c.exec("python", "-c", "import requests; print(requests.__version__)");
+ * console.log(result.stdoutText);
+ * console.log(`exit code: ${result.exitCode}`);
+ * await c.stop();
+ * ```
  *
  * @packageDocumentation
  */
+
+// For SDK users.
+export { ChalkError, Code } from "@chalk/core";
+export type {
+  Process,
+  ProcessExit,
+  Sandbox,
+  SandboxInfo,
+  SpawnOptions,
+} from "@chalk/sandbox";
+export { Integrations, Secret, Secrets } from "@chalk/secrets";
+export { Volume } from "@chalk/volume";
+export {
+  Container,
+  type ContainerBuildLog,
+  type ContainerConnectOptions,
+  type ContainerCreateOptions,
+  type ContainerExecOptions,
+  type ContainerExecResult,
+  type ContainerInfo,
+  type ContainerLogsOptions,
+  type ContainerRunOptions,
+  type ContainerStatus,
+  type ContainerStopOptions,
+} from "./container.js";
+export type { ContainerImage } from "./image-source.js";
 
 // For other libraries (the server): the validation the SDK and the server share.
 export {

@@ -131,6 +131,24 @@ export class ContainerManager {
   private validate(environment: string, input: RunInput) {
     const name = checkContainerName(input.name, "spec.name");
     if (!input.image) throw invalidArgument("spec.image", "required", "an image spec or an image URI");
+    if (
+      input.image.kind === "uri" &&
+      (input.image.uri === "" || input.image.uri.length > 1024 || /[\s\0]/.test(input.image.uri))
+    ) {
+      throw invalidArgument(
+        "spec.image.uri",
+        `${JSON.stringify(input.image.uri.slice(0, 80))} is not an image reference`,
+      );
+    }
+    if (
+      input.image.kind === "spec" &&
+      (input.image.spec.byteLength === 0 || input.image.spec.byteLength > 1024 * 1024)
+    ) {
+      throw invalidArgument(
+        "spec.image.spec",
+        `${input.image.spec.byteLength} bytes; accepted: 1 byte to 1 MiB`,
+      );
+    }
     this.deps.images.check(input.image, "spec.image");
     const parsed = checkResources({ cpu: input.cpu, memory: input.memory, gpu: input.gpu });
     if (parsed.gpu && !this.deps.hasGpu) {

@@ -1,0 +1,130 @@
+/**
+ * Starts a real `chalk-server` process (from source, through tsx) on a temporary data dir and a free
+ * loopback port, for integration tests, examples and benchmarks. Stops it by pid.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { createTransport, type Transport } from "@chalk/rpc";
+
+const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
+const serverMain = join(repoRoot, "apps/server/src/main.ts");
+const tsxCli = join(repoRoot, "node_modules/tsx/dist/cli.mjs");
+
+/** A running server process. */
+export interface ServerProcess {
+  /** `127.0.0.1:PORT`. */
+  address: string;
+  /** The token it accepts. */
+  token: string;
+  /** Its data directory. */
+  dataDir: string;
+  /** Its pid. */
+  pid: number;
+  /** Lines it printed (JSON logs). */
+  logs: string[];
+  /** A transport for `environment` (default "default"). */
+  transport(environment?: string): Transport;
+  /** Env vars that point the SDK at this server. */
+  env: Record<string, string>;
+  /** Sends a signal and waits for the process to exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the server again on the same data dir and port (after `kill`). */
+  restart(): Promise<void>;
+}
+
+/** Options for {@link startServerProcess}. */
+export interface ServerProcessOptions {
+  /** Reuse a data dir (default: a new temporary one). */
+  dataDir?: string;
+  /** Extra flags. */
+  args?: string[];
+}
+
+const TOKEN = "integration-test-token-0123456789";
+
+async function launch(dataDir: string, listen: string, args: string[], logs: string[]) {
+  const child = spawn(
+    process.execPath,
+    [
+      tsxCli,
+      "--conditions=@chalk/source",
+      serverMain,
+      "--listen",
+      listen,
+      "--data-dir",
+      dataDir,
+      "--token",
+      TOKEN,
+      "--log-level",
+      "debug",
+      ...args,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CHALK_TOKEN: "" } },
+  );
+  const address = await new Promise<string>((resolve, reject) => {
+    const onExit = (code: number | null) =>
+      reject(new Error(`chalk-server exited (${code}):\n${logs.join("\n")}`));
+    child.once("exit", onExit);
+    const rl = createInterface({ input: child.stdout! });
+    rl.on("line", (line) => {
+      logs.push(line);
+      if (line.includes('"chalk-server listening"')) {
+        child.off("exit", onExit);
+        resolve((JSON.parse(line) as { address: string }).address);
+      }
+    });
+    createInterface({ input: child.stderr! }).on("line", (line) => logs.push(line));
+  });
+  return { child, address };
+}
+
+/** Starts a server process and waits until it listens. */
+export async function startServerProcess(options: ServerProcessOptions = {}): Promise<ServerProcess> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "chalk-server-"));
+  const args = options.args ?? [];
+  const logs: string[] = [];
+  let { child, address } = await launch(dataDir, "127.0.0.1:0", args, logs);
+  const transports: Transport[] = [];
+  const exited = (c: ChildProcess) =>
+    new Promise<void>((resolve) => {
+      if (c.exitCode !== null || c.signalCode !== null) resolve();
+      else c.once("exit", () => resolve());
+    });
+  const proc: ServerProcess = {
+    get address() {
+      return address;
+    },
+    token: TOKEN,
+    dataDir,
+    get pid() {
+      return child.pid ?? 0;
+    },
+    logs,
+    transport(environment = "default") {
+      const t = createTransport({ address, token: TOKEN, environment });
+      transports.push(t);
+      return t;
+    },
+    get env() {
+      return { CHALK_API_SERVER: address, CHALK_TOKEN: TOKEN, CHALK_ENVIRONMENT: "default" };
+    },
+    async kill(signal = "SIGTERM") {
+      const done = exited(child);
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await done;
+    },
+    async restart() {
+      ({ child, address } = await launch(dataDir, address, args, logs));
+    },
+  };
+  return proc;
+}
+
+/** Removes a data dir created by {@link startServerProcess}. */
+export function removeDataDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}

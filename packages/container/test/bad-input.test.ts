@@ -8,7 +8,7 @@ import { ContainerService, type ContainerSpecSchema } from "@chalk/proto/contain
 import { type Client, createClient, createTransport } from "@chalk/rpc";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Container } from "../src/index.js";
-import { removeDataDir, type ServerProcess, startServerProcess } from "./server-process.js";
+import { removeDataDir, type ServerProcess, startServerProcess } from "./server.js";
 
 type Spec = MessageInitShape<typeof ContainerSpecSchema>;
 

@@ -1,18 +1,34 @@
 /**
- * Starts a real `chalk-server` process (from source, through tsx) on a temporary data dir and a free
- * loopback port, for integration tests, examples and benchmarks. Stops it by pid.
+ * `@chalk/server/testing`: starts a real `chalk-server` process (from source through tsx, or the
+ * built one) on a temporary data dir and a free loopback port, for integration tests, examples and
+ * benchmarks. Stops it by pid.
+ *
+ * @example
+ * ```ts
+ * import { startServerProcess } from "@chalk/server/testing";
+ * const server = await startServerProcess();
+ * try {
+ *   // CHALK_API_SERVER etc. for the SDK: server.env
+ * } finally {
+ *   await server.kill();
+ * }
+ * ```
+ *
+ * @packageDocumentation
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createTransport, type Transport } from "@chalk/rpc";
 
-const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
-const serverMain = join(repoRoot, "apps/server/src/main.ts");
-const tsxCli = join(repoRoot, "node_modules/tsx/dist/cli.mjs");
+const here = fileURLToPath(new URL(".", import.meta.url));
+const fromSource = import.meta.url.endsWith(".ts");
+const serverMain = join(here, fromSource ? "main.ts" : "main.js");
+const require = createRequire(import.meta.url);
 
 /** A running server process. */
 export interface ServerProcess {
@@ -47,11 +63,11 @@ export interface ServerProcessOptions {
 const TOKEN = "integration-test-token-0123456789";
 
 async function launch(dataDir: string, listen: string, args: string[], logs: string[]) {
+  const runner = fromSource ? [require.resolve("tsx/cli"), "--conditions=@chalk/source"] : [];
   const child = spawn(
     process.execPath,
     [
-      tsxCli,
-      "--conditions=@chalk/source",
+      ...runner,
       serverMain,
       "--listen",
       listen,

@@ -1,0 +1,168 @@
+/**
+ * The server as a process: configuration errors, health, reflection, auth, logs without secrets,
+ * metrics, and a clean SIGTERM.
+ */
+import { execFile } from "node:child_process";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { ChalkError, Code } from "@chalk/core";
+import { ContainerService } from "@chalk/proto/container/v1";
+import { SecretService } from "@chalk/proto/secrets/v1";
+import { createClient, createTransport } from "@chalk/rpc";
+import * as grpc from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { service as healthService } from "grpc-health-check";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { removeDataDir, type ServerProcess, startServerProcess } from "../src/server-process.js";
+
+const require = createRequire(import.meta.url);
+const run = promisify(execFile);
+
+let server: ServerProcess;
+beforeAll(async () => {
+  server = await startServerProcess({ args: ["--metrics-listen", "127.0.0.1:0"] });
+});
+afterAll(async () => {
+  await server?.kill();
+  if (server) removeDataDir(server.dataDir);
+});
+
+async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
+  try {
+    await run(
+      process.execPath,
+      [
+        require.resolve("tsx/cli"),
+        "--conditions=@chalk/source",
+        join(import.meta.dirname, "../src/main.ts"),
+        ...args,
+      ],
+      {
+        env: { ...process.env, CHALK_TOKEN: "" },
+      },
+    );
+    return { code: 0, stderr: "" };
+  } catch (err) {
+    const e = err as { code: number; stderr: string };
+    return { code: e.code, stderr: e.stderr };
+  }
+}
+
+describe("chalk-server", () => {
+  test("a bad configuration stops the server with status 2 and a message naming it", async () => {
+    expect(await cli(["--listen", "nowhere", "--token", "a-token-of-enough-length"])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("--listen"),
+    });
+    expect(await cli(["--backend", "kubernetes", "--token", "a-token-of-enough-length"])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("not implemented"),
+    });
+    expect(await cli(["--data-dir", "/tmp/x"])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("token"),
+    });
+    expect(await cli(["--insecure-no-auth", "--listen", "0.0.0.0:0"])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("loopback"),
+    });
+  });
+
+  test("the health service answers SERVING without a token", async () => {
+    const Health = grpc.makeGenericClientConstructor(healthService as never, "Health");
+    const client = new Health(server.address, grpc.credentials.createInsecure());
+    const status = await new Promise<unknown>((resolve, reject) =>
+      (client as unknown as { Check: (r: object, cb: (e: Error | null, r: unknown) => void) => void }).Check(
+        { service: "chalk.container.v1.ContainerService" },
+        (err, res) => (err ? reject(err) : resolve(res)),
+      ),
+    );
+    client.close();
+    expect(status).toMatchObject({ status: "SERVING" });
+  });
+
+  test("reflection lists every service, so grpcurl can list and call them", async () => {
+    const dir = join(require.resolve("@grpc/reflection"), "../../proto");
+    const def = loadSync("grpc/reflection/v1/reflection.proto", { includeDirs: [dir], keepCase: true });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as {
+      grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
+    };
+    const client = new pkg.grpc.reflection.v1.ServerReflection(
+      server.address,
+      grpc.credentials.createInsecure(),
+    );
+    const call = (
+      client as unknown as { ServerReflectionInfo: () => grpc.ClientDuplexStream<object, unknown> }
+    ).ServerReflectionInfo();
+    const answer = new Promise<{ list_services_response: { service: { name: string }[] } }>((resolve) =>
+      call.once("data", resolve as never),
+    );
+    call.write({ list_services: "*" });
+    const names = (await answer).list_services_response.service.map((s) => s.name);
+    call.end();
+    client.close();
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "chalk.container.v1.ContainerService",
+        "chalk.sandbox.v1.SandboxService",
+        "chalk.volume.v1.VolumeService",
+        "chalk.secrets.v1.SecretService",
+        "grpc.health.v1.Health",
+      ]),
+    );
+  });
+
+  test("calls without the token are unauthenticated; with it they work", async () => {
+    const anon = createClient(ContainerService, createTransport({ address: server.address, token: "" }));
+    await expect(anon.listContainers({})).rejects.toMatchObject({ code: Code.Unauthenticated });
+    const authed = createClient(ContainerService, server.transport());
+    expect((await authed.listContainers({})).containers).toEqual([]);
+    expect(ChalkError).toBeDefined();
+  });
+
+  test("logs carry request id, method, environment, duration and code, and never a secret value", async () => {
+    const secrets = createClient(SecretService, server.transport("team-a"));
+    const value = `secret-value-${Date.now()}`;
+    await secrets.setSecret({ name: "LOGGED_NOWHERE", value });
+    await secrets.setIntegration({ name: "db", values: { PASSWORD: `${value}-db` } });
+    await createClient(ContainerService, server.transport("team-a"))
+      .getContainer({ ref: { case: "name", value: "missing" } })
+      .catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    const all = server.logs.join("\n");
+    expect(all).not.toContain(value);
+    expect(all).not.toContain(server.token);
+    const line = server.logs
+      .map((l) => (l.startsWith("{") ? (JSON.parse(l) as Record<string, unknown>) : {}))
+      .find((l) => l.method === "chalk.container.v1.ContainerService/GetContainer");
+    expect(line).toMatchObject({ env: "team-a", code: "not_found", reqId: expect.any(String) });
+    expect(line?.durationMs).toEqual(expect.any(Number));
+  });
+
+  test("the metrics endpoint serves containers by status, execs, builds and bytes streamed", async () => {
+    const started = server.logs.find((l) => l.includes('"chalk-server listening"'));
+    const metricsAddress = (JSON.parse(started ?? "{}") as { metrics: string }).metrics;
+    const body = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+    for (const name of [
+      'chalk_containers{status="Running"}',
+      "chalk_container_execs_total",
+      "chalk_container_exec_duration_seconds_bucket",
+      "chalk_image_build_duration_seconds",
+      "chalk_bytes_streamed_total",
+      "chalk_grpc_calls_total",
+    ]) {
+      expect(body).toContain(name);
+    }
+  });
+
+  test("SIGTERM stops the server cleanly", async () => {
+    const other = await startServerProcess();
+    try {
+      await other.kill("SIGTERM");
+      expect(other.logs.join("\n")).toContain("chalk-server stopped");
+    } finally {
+      removeDataDir(other.dataDir);
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
 import { z } from "zod";
@@ -32,10 +32,14 @@ export interface ServerConfig {
   tokens: string[];
   /** Serve without authentication (only on a loopback address). */
   insecureNoAuth: boolean;
+  /** Directory of the image store (layers, unpacked root filesystems); shareable between servers. */
+  imagesDir: string;
   /** pino log level. */
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Size bound of one container's log file, in bytes (the newest output is kept). */
   containerLogMaxBytes: number;
+  /** Execs running at once across all containers (each is a runsc process); more wait their turn. */
+  maxConcurrentExecs: number;
 }
 
 /** The command-line help, printed by `--help`. */
@@ -48,11 +52,13 @@ export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
   --default-cpu Q              default CPU per container (default 1)            env CHALK_DEFAULT_CPU
   --default-memory Q           default memory per container (default 1Gi)       env CHALK_DEFAULT_MEMORY
   --environments-file FILE     JSON {"<env>": {"cpu": "2", "memory": "4Gi"}}    env CHALK_ENVIRONMENTS_FILE
+  --images-dir DIR             image store (default DATA_DIR/images)            env CHALK_IMAGES_DIR
   --registry HOST:PORT         OCI registry for images (optional)               env CHALK_REGISTRY
   --token TOKEN                accepted bearer token (repeatable)               env CHALK_TOKEN
   --insecure-no-auth           no authentication; only on a loopback address
   --log-level LEVEL            fatal|error|warn|info|debug|trace|silent         env CHALK_LOG_LEVEL
   --container-log-max-bytes N  size bound of a container's log (default 8388608)
+  --max-concurrent-execs N     execs running at once; more queue (default 32)
   --help                       this text
 `;
 
@@ -90,6 +96,7 @@ const configSchema = z.strictObject({
   listen: hostPort,
   metricsListen: hostPort.optional(),
   dataDir: z.string().min(1),
+  imagesDir: z.string().min(1).optional(),
   backend: z.string(),
   defaultCpu: cpuQuantity,
   defaultMemory: memoryQuantity,
@@ -109,6 +116,7 @@ const configSchema = z.strictObject({
     .int()
     .min(64 * 1024)
     .max(1024 ** 3),
+  maxConcurrentExecs: z.coerce.number().int().min(1).max(4096),
 });
 
 /** Thrown for a bad configuration; `main` prints it and exits with status 2. */
@@ -129,6 +137,7 @@ const flagToEnv: Record<string, string> = {
   listen: "CHALK_LISTEN",
   "metrics-listen": "CHALK_METRICS_LISTEN",
   "data-dir": "CHALK_DATA_DIR",
+  "images-dir": "CHALK_IMAGES_DIR",
   backend: "CHALK_BACKEND",
   "default-cpu": "CHALK_DEFAULT_CPU",
   "default-memory": "CHALK_DEFAULT_MEMORY",
@@ -156,6 +165,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
         listen: { type: "string" },
         "metrics-listen": { type: "string" },
         "data-dir": { type: "string" },
+        "images-dir": { type: "string" },
         backend: { type: "string" },
         "default-cpu": { type: "string" },
         "default-memory": { type: "string" },
@@ -165,6 +175,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
         "insecure-no-auth": { type: "boolean" },
         "log-level": { type: "string" },
         "container-log-max-bytes": { type: "string" },
+        "max-concurrent-execs": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -185,6 +196,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     listen: pick("listen") ?? "127.0.0.1:50051",
     metricsListen: pick("metrics-listen"),
     dataDir: pick("data-dir") ?? "/var/lib/chalk",
+    imagesDir: pick("images-dir"),
     backend: pick("backend") ?? "local",
     defaultCpu: pick("default-cpu") ?? "1",
     defaultMemory: pick("default-memory") ?? "1Gi",
@@ -194,6 +206,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     insecureNoAuth: values["insecure-no-auth"] === true,
     logLevel: pick("log-level") ?? "info",
     containerLogMaxBytes: pick("container-log-max-bytes") ?? String(8 * 1024 * 1024),
+    maxConcurrentExecs: pick("max-concurrent-execs") ?? "32",
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -217,12 +230,14 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       `--insecure-no-auth: refused on ${c.listen}, which is not a loopback address; use --token`,
     );
   }
+  const dataDir = isAbsolute(c.dataDir) ? c.dataDir : resolve(c.dataDir);
   return {
     help: false,
     config: {
       listen: c.listen,
       metricsListen: c.metricsListen,
-      dataDir: isAbsolute(c.dataDir) ? c.dataDir : resolve(c.dataDir),
+      dataDir,
+      imagesDir: c.imagesDir ? resolve(c.imagesDir) : join(dataDir, "images"),
       backend: "local",
       defaults: { cpu: c.defaultCpu, memory: c.defaultMemory },
       environments: c.environmentsFile ? readEnvironmentsFile(c.environmentsFile) : {},
@@ -231,6 +246,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       insecureNoAuth: c.insecureNoAuth,
       logLevel: c.logLevel,
       containerLogMaxBytes: c.containerLogMaxBytes,
+      maxConcurrentExecs: c.maxConcurrentExecs,
     },
   };
 }

@@ -20,6 +20,7 @@ import { environmentDefaults, type ServerConfig } from "./config.js";
 import { readLog, rotateLog } from "./container-logs.js";
 import type { BuildLogEvent, ImageProvider, ImageSourceInput } from "./images.js";
 import type { ServerMetrics } from "./metrics.js";
+import { Semaphore } from "./semaphore.js";
 import {
   ACTIVE_STATUSES,
   type ContainerRecord,
@@ -119,9 +120,12 @@ export class ContainerManager {
   private readonly watched = new Set<string>();
   private readonly logsDir: string;
   private rotateTimer: NodeJS.Timeout | undefined;
+  /** Bounds concurrent execs: each one is a runsc process on the host. */
+  private readonly execSlots: Semaphore;
 
   constructor(private readonly deps: ContainerManagerDeps) {
     this.logsDir = join(deps.config.dataDir, "logs");
+    this.execSlots = new Semaphore(deps.config.maxConcurrentExecs);
     mkdirSync(this.logsDir, { recursive: true, mode: 0o700 });
   }
 
@@ -551,6 +555,14 @@ export class ContainerManager {
       );
     }
     const sandbox = await this.sandboxOf(record);
+    return this.execSlots.run(() => this.execIn(sandbox, command, options));
+  }
+
+  private async execIn(
+    sandbox: Sandbox,
+    command: string[],
+    options: { timeoutSecs?: number; stdin?: Uint8Array; env?: Record<string, string>; workdir?: string },
+  ): Promise<ContainerExecResult> {
     const proc = await sandbox.spawn(command, {
       ...(options.timeoutSecs ? { timeoutSecs: options.timeoutSecs } : {}),
       ...(options.env && Object.keys(options.env).length > 0 ? { env: options.env } : {}),

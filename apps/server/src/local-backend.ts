@@ -28,7 +28,7 @@ export async function localBackend(
     runtime,
     images: noImages,
     secrets,
-    rootfsRoots: [join(config.dataDir, "images")],
+    rootfsRoots: [config.imagesDir],
     mount(add) {
       add(SecretService, secretServiceImpl(secrets));
     },

@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -203,6 +203,52 @@ describe("confinement against what a sandbox may plant in a volume", () => {
     await store.putFile(ENV, "vol", "link", text("new content"));
     expect(await readFile(target, "utf8")).toBe("untouched");
     expect(await readFile(join(hostDir, "link"), "utf8")).toBe("new content");
+  });
+
+  test("a directory swapped for an outward symlink while writes run never lets a write escape", async () => {
+    const { root, store, hostDir } = await setup();
+    const outside = join(root, "outside");
+    await mkdir(outside);
+    await mkdir(join(hostDir, "real"));
+    // Another process swaps `real` between a directory and a symlink out of the volume, as fast as
+    // it can, like a hostile sandbox racing the server's checks.
+    const swapper = spawn(
+      "bash",
+      [
+        "-c",
+        `cd "$1" && while :; do mv -T real swap; ln -s "$2" real; rm real; mv -T swap real; done`,
+        "swap",
+        hostDir,
+        outside,
+      ],
+      { stdio: "ignore" },
+    );
+    let ok = 0;
+    try {
+      let refused = 0;
+      for (let i = 0; i < 300; i++) {
+        try {
+          await store.putFile(ENV, "vol", `real/f${i}`, text("inside only"));
+          ok += 1;
+        } catch (err) {
+          if (!(err instanceof ChalkError)) throw err;
+          refused += 1;
+        }
+        await store.readFile(ENV, "vol", `real/f${i}`).then(
+          (r) => r.close(),
+          () => undefined,
+        );
+      }
+      console.log(`swap race: ${ok} writes landed inside, ${refused} refused`);
+      expect(ok + refused).toBe(300);
+    } finally {
+      swapper.kill("SIGKILL");
+      await once(swapper, "exit");
+    }
+    expect(await readdir(outside)).toEqual([]);
+    // Every write that succeeded is a file inside the volume (in whichever directory it landed).
+    const files = [...(await snapshotTree(hostDir)).entries()].filter(([, v]) => v.startsWith("file:"));
+    expect(files.length).toBe(ok);
   });
 
   test("a FIFO in the volume is refused instead of blocking the reader", async () => {

@@ -1,5 +1,5 @@
 import { constants as C, type Dirent, type Stats } from "node:fs";
-import { type FileHandle, lstat, mkdir, open, readdir, readlink, rmdir, unlink } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, readlink, rmdir, unlink } from "node:fs/promises";
 import { ChalkError, Code, invalidArgument, notFound } from "@chalk/core";
 
 /**
@@ -61,9 +61,36 @@ export function hostError(err: unknown, action: string, path: string): ChalkErro
   }
 }
 
-/** Counts symlink hops over one resolution. */
+/** Counts symlink hops and lost races over one resolution. */
 interface Hops {
   count: number;
+  races?: number;
+}
+
+/** Most times one resolution restarts a step because the tree changed under it. */
+const MAX_RACES = 100;
+
+/**
+ * The target of `name` in `dir` if it is a symlink; null if it is something else; undefined if it
+ * vanished (the tree changed since the caller looked).
+ */
+async function linkTarget(dir: FileHandle, name: string): Promise<string | null | undefined> {
+  try {
+    return await readlink(at(dir, name));
+  } catch (err) {
+    const code = errno(err);
+    if (code === "EINVAL") return null;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw hostError(err, "inspect", name);
+  }
+}
+
+/** Notes that the tree changed under a step that is about to be retried; gives up after a while. */
+function raced(hops: Hops, shown: string): void {
+  hops.races = (hops.races ?? 0) + 1;
+  if (hops.races > MAX_RACES) {
+    throw new ChalkError(Code.Aborted, `${JSON.stringify(shown)} keeps changing while it is resolved`);
+  }
 }
 
 /** A resolved location: an open parent directory and the final name in it. */
@@ -153,6 +180,7 @@ export class VolumeTree implements AsyncDisposable {
     const shown = components.join("/");
     let pending = [...components];
     let done: string[] = [];
+    let madeLast: string | undefined;
     let cur = await this.reopenRoot();
     try {
       while (pending.length > 1) {
@@ -163,6 +191,9 @@ export class VolumeTree implements AsyncDisposable {
         } catch (err) {
           const code = errno(err);
           if (code === "ENOENT" && missing === "create") {
+            const here = [...done, name].join("/");
+            if (madeLast === here) raced(hops, shown); // made it, and it vanished again
+            madeLast = here;
             await mkdir(at(cur, name), 0o755).catch((e: unknown) => {
               if (errno(e) !== "EEXIST") throw hostError(e, "create directory", [...done, name].join("/"));
             });
@@ -170,9 +201,12 @@ export class VolumeTree implements AsyncDisposable {
           }
           if (code === "ENOENT") throw notFound("directory", [...done, name].join("/"));
           if (code === "ELOOP" || code === "ENOTDIR") {
-            const st = await lstat(at(cur, name));
-            if (st.isSymbolicLink()) {
-              const target = await readlink(at(cur, name));
+            const target = await linkTarget(cur, name);
+            if (target === undefined) {
+              raced(hops, shown);
+              continue;
+            }
+            if (target !== null) {
               pending = [...this.follow(done, target, hops, shown), ...pending.slice(1)];
               await cur.close();
               cur = await this.reopenRoot();
@@ -222,12 +256,14 @@ export class VolumeTree implements AsyncDisposable {
         if (code === "ENOENT") throw notFound("file", shown);
         if (code !== "ELOOP") throw hostError(err, "open", shown);
         // O_NOFOLLOW met a symlink as the final name: follow it if it stays inside.
-        const target = await readlink(at(ref.dir, ref.name)).catch(() => {
-          throw hostError(err, "open", shown);
-        });
-        pending = this.follow(ref.components.slice(0, -1), target, hops, shown);
-        if (pending.length === 0) {
-          throw new ChalkError(Code.FailedPrecondition, `${JSON.stringify(shown)} is a directory`);
+        const target = await linkTarget(ref.dir, ref.name);
+        if (typeof target === "string") {
+          pending = this.follow(ref.components.slice(0, -1), target, hops, shown);
+          if (pending.length === 0) {
+            throw new ChalkError(Code.FailedPrecondition, `${JSON.stringify(shown)} is a directory`);
+          }
+        } else {
+          raced(hops, shown); // replaced since the open: resolve the same path again
         }
       } finally {
         await ref.dir.close();
@@ -272,9 +308,12 @@ export class VolumeTree implements AsyncDisposable {
           if (code === "ENOENT") return undefined;
           throw hostError(err, "open", components.join("/"));
         }
-        const st = await lstat(at(ref.dir, ref.name));
-        if (!st.isSymbolicLink()) return undefined;
-        const target = await readlink(at(ref.dir, ref.name));
+        const target = await linkTarget(ref.dir, ref.name);
+        if (target === null) return undefined; // a file, not a directory
+        if (target === undefined) {
+          raced(hops, components.join("/"));
+          continue;
+        }
         pending = this.follow(ref.components.slice(0, -1), target, hops, components.join("/"));
         if (pending.length === 0) return this.reopenRoot();
       } finally {

@@ -508,7 +508,9 @@ export class VolumeStore implements AsyncDisposable {
         throw hostError(err, "write", components.join("/"));
       });
       await ref.dir.sync();
-      const st = await lstat(at(ref.dir, ref.name));
+      const st = await lstat(at(ref.dir, ref.name)).catch((err: unknown) => {
+        throw hostError(err, "write", components.join("/"));
+      });
       return fileInfo(components.join("/"), st);
     } finally {
       await ref.dir.close();

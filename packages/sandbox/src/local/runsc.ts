@@ -1,0 +1,142 @@
+import { type ChildProcess, execFile, type SpawnOptions, spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { delimiter, join } from "node:path";
+import { ChalkError, Code } from "@chalk/core";
+
+/** How one sandbox's runsc calls are made: the same global flags for every call, as runsc requires. */
+export interface RunscContext {
+  /** Path of the runsc binary. */
+  binary: string;
+  /** runsc's state root (`--root`). */
+  root: string;
+  /** `none` or `host` (host = the sandbox's own network namespace). */
+  network: "none" | "host";
+}
+
+/** Finds runsc on PATH, or fails with the install hint. */
+export function findRunsc(explicit?: string): string {
+  const candidates = explicit
+    ? [explicit]
+    : (process.env.PATH ?? "").split(delimiter).map((d) => join(d, "runsc"));
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      // next
+    }
+  }
+  throw new ChalkError(
+    Code.Unavailable,
+    `runsc (gVisor) not found${explicit ? ` at ${explicit}` : " on PATH"}; install it with \`apt-get install runsc\` (Debian) and run as root`,
+  );
+}
+
+/** The global flags of every runsc call for a context. */
+export function globalFlags(ctx: RunscContext): string[] {
+  return [`--root=${ctx.root}`, `--network=${ctx.network}`];
+}
+
+/** runsc's error messages, translated once: pattern → code. */
+const runscErrors: [RegExp, Code][] = [
+  [/does not exist|container .* not found|no such file or directory/i, Code.NotFound],
+  [/already exists/i, Code.AlreadyExists],
+  [
+    /in state stopped|cannot .* in state|is not running|connection refused|urpc method .* failed: EOF/i,
+    Code.FailedPrecondition,
+  ],
+  [/permission denied|operation not permitted/i, Code.PermissionDenied],
+  [/cannot allocate memory|out of memory/i, Code.ResourceExhausted],
+];
+
+/** Turns a failed runsc call's stderr into a ChalkError. */
+export function runscError(what: string, stderr: string, cause?: unknown): ChalkError {
+  const line =
+    stderr
+      .trim()
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .at(-1) ?? "no output";
+  const code = runscErrors.find(([re]) => re.test(stderr))?.[1] ?? Code.Internal;
+  return new ChalkError(code, `${what}: runsc: ${line}`, { cause });
+}
+
+/** Options for {@link runsc}. */
+export interface RunscCallOptions {
+  /** Run inside this network namespace (for the call that creates the sandbox). */
+  netns?: string;
+  /**
+   * A file descriptor for the call's stdout and stderr, inherited by the sandbox's init process.
+   * runsc's own messages then go to `logFile`, read back when the call fails.
+   */
+  stdio?: number;
+  /** With `stdio`: where runsc writes its own log (`--log`). */
+  logFile?: string;
+}
+
+/** Runs one runsc command to completion and returns its stdout. */
+export function runsc(
+  ctx: RunscContext,
+  args: readonly string[],
+  options: RunscCallOptions = {},
+): Promise<string> {
+  if (options.stdio !== undefined) return runscWithStdio(ctx, args, options);
+  const [cmd, argv] = command(ctx, args, options.netns);
+  return new Promise((resolve, reject) => {
+    execFile(cmd, argv, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err)
+        reject(runscError(`runsc ${args.find((a) => !a.startsWith("-"))}`, `${stderr}\n${err.message}`, err));
+      else resolve(stdout);
+    });
+  });
+}
+
+async function runscWithStdio(
+  ctx: RunscContext,
+  args: readonly string[],
+  o: RunscCallOptions,
+): Promise<string> {
+  const logArgs = o.logFile ? [`--log=${o.logFile}`, "--log-format=json"] : [];
+  const [cmd, argv] = command(ctx, [...logArgs, ...args], o.netns);
+  const child = spawn(cmd, argv, { stdio: ["ignore", o.stdio, o.stdio] });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (c) => resolve(c));
+  });
+  if (code === 0) return "";
+  const log = o.logFile ? await readFile(o.logFile, "utf8").catch(() => "") : "";
+  const messages = log
+    .split("\n")
+    .map((l) => {
+      try {
+        return JSON.parse(l) as { msg?: string; level?: string };
+      } catch {
+        return undefined;
+      }
+    })
+    .filter((m) => m?.level === "error" || m?.level === "warning")
+    .map((m) => m?.msg ?? "");
+  throw runscError(
+    `runsc ${args.find((a) => !a.startsWith("-"))}`,
+    messages.join("\n") || `exit code ${code}`,
+  );
+}
+
+/** Starts a long-running runsc command (exec) with the given stdio. */
+export function spawnRunsc(
+  ctx: RunscContext,
+  args: readonly string[],
+  options: SpawnOptions = {},
+): ChildProcess {
+  const [cmd, argv] = command(ctx, args, undefined);
+  return spawn(cmd, argv, options);
+}
+
+function command(ctx: RunscContext, args: readonly string[], netns: string | undefined): [string, string[]] {
+  const argv = [...globalFlags(ctx), ...args];
+  // The sandbox is created inside its network namespace; later calls reach it over its control
+  // socket and need no namespace. `nsenter --net` keeps the cgroup mounts (`ip netns exec` hides them).
+  if (netns) return ["nsenter", [`--net=/var/run/netns/${netns}`, ctx.binary, ...argv]];
+  return [ctx.binary, argv];
+}

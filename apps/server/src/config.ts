@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
@@ -34,6 +34,8 @@ export interface ServerConfig {
   insecureNoAuth: boolean;
   /** Directory of the image store (layers, unpacked root filesystems); shareable between servers. */
   imagesDir: string;
+  /** Image references served from host root filesystems, configured by the operator. */
+  rootfsImages: Record<string, string>;
   /** pino log level. */
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Size bound of one container's log file, in bytes (the newest output is kept). */
@@ -53,6 +55,7 @@ export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
   --default-memory Q           default memory per container (default 1Gi)       env CHALK_DEFAULT_MEMORY
   --environments-file FILE     JSON {"<env>": {"cpu": "2", "memory": "4Gi"}}    env CHALK_ENVIRONMENTS_FILE
   --images-dir DIR             image store (default DATA_DIR/images)            env CHALK_IMAGES_DIR
+  --rootfs-image NAME=DIR      serve image reference NAME from a host root filesystem (repeatable)
   --registry HOST:PORT         OCI registry for images (optional)               env CHALK_REGISTRY
   --token TOKEN                accepted bearer token (repeatable)               env CHALK_TOKEN
   --insecure-no-auth           no authentication; only on a loopback address
@@ -102,6 +105,14 @@ const configSchema = z.strictObject({
   defaultMemory: memoryQuantity,
   environmentsFile: z.string().optional(),
   registry: hostPort.optional(),
+  rootfsImages: z.array(
+    z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9._/:-]{0,127}=\/.+$/,
+        "expected NAME=/absolute/dir (NAME: a-z, 0-9, . _ / : -)",
+      ),
+  ),
   tokens: z.array(
     z
       .string()
@@ -171,6 +182,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
         "default-memory": { type: "string" },
         "environments-file": { type: "string" },
         registry: { type: "string" },
+        "rootfs-image": { type: "string", multiple: true },
         token: { type: "string", multiple: true },
         "insecure-no-auth": { type: "boolean" },
         "log-level": { type: "string" },
@@ -202,6 +214,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     defaultMemory: pick("default-memory") ?? "1Gi",
     environmentsFile: pick("environments-file"),
     registry: pick("registry"),
+    rootfsImages: (values["rootfs-image"] as string[] | undefined) ?? [],
     tokens,
     insecureNoAuth: values["insecure-no-auth"] === true,
     logLevel: pick("log-level") ?? "info",
@@ -219,6 +232,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
   }
   if (c.backend !== "local") {
     throw new ConfigError(`--backend: ${JSON.stringify(c.backend)} is unknown; accepted: "local"`);
+  }
+  for (const e of c.rootfsImages) {
+    const dir = e.slice(e.indexOf("=") + 1);
+    if (!existsSync(join(dir, "bin")) && !existsSync(join(dir, "usr"))) {
+      throw new ConfigError(`--rootfs-image ${e}: ${dir} is not a root filesystem (no bin/ or usr/)`);
+    }
   }
   if (c.tokens.length === 0 && !c.insecureNoAuth) {
     throw new ConfigError(
@@ -242,6 +261,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       defaults: { cpu: c.defaultCpu, memory: c.defaultMemory },
       environments: c.environmentsFile ? readEnvironmentsFile(c.environmentsFile) : {},
       registry: c.registry,
+      rootfsImages: Object.fromEntries(
+        c.rootfsImages.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
+      ),
       tokens: c.tokens,
       insecureNoAuth: c.insecureNoAuth,
       logLevel: c.logLevel,
@@ -252,7 +274,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
 }
 
 function kebab(key: string): string {
-  return key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`).replace(/^tokens$/, "token (or CHALK_TOKEN)");
+  return key
+    .replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)
+    .replace(/^tokens$/, "token (or CHALK_TOKEN)")
+    .replace(/^rootfs-images$/, "rootfs-image");
 }
 
 function readEnvironmentsFile(path: string): Record<string, Partial<EnvironmentDefaults>> {

@@ -402,6 +402,9 @@ export class ContainerManager {
         mounts,
         labels: { [CONTAINER_LABEL]: id, [ENVIRONMENT_LABEL]: record.environment },
       });
+      // Wait at once: the runtime reports an exit status only to a waiter that was there before.
+      const exited = sandbox.wait();
+      exited.catch(() => undefined);
       const info = await sandbox.info();
       const address = v.port && info.address ? `${info.address}:${v.port}` : "";
       this.sandboxes.set(id, Promise.resolve(sandbox));
@@ -413,7 +416,7 @@ export class ContainerManager {
         entrypoint: command,
       });
       log.info({ sandbox: sandbox.id, address: address || undefined }, "container running");
-      this.watch(running, sandbox);
+      this.watch(running, sandbox, exited);
       return running;
     } catch (err) {
       const e = ChalkError.from(err);
@@ -427,7 +430,11 @@ export class ContainerManager {
   }
 
   /** Watches a running container's sandbox: its init's exit sets the final status. */
-  private watch(record: ContainerRecord, sandbox: Sandbox): void {
+  private watch(
+    record: ContainerRecord,
+    sandbox: Sandbox,
+    exited: Promise<ProcessExit> = sandbox.wait(),
+  ): void {
     if (this.watched.has(record.id)) return;
     this.watched.add(record.id);
     const id = record.id;
@@ -436,7 +443,7 @@ export class ContainerManager {
       let exit: ProcessExit | undefined;
       let reason = "";
       try {
-        exit = await sandbox.wait();
+        exit = await exited;
       } catch (err) {
         reason = ChalkError.from(err).rawMessage;
       }
@@ -451,7 +458,9 @@ export class ContainerManager {
             ? hasEntrypoint
               ? `the entrypoint exited with code ${exit.exitCode}`
               : `the container's idle process exited with code ${exit.exitCode}`
-            : `the entrypoint was killed by ${exit.signal}`;
+            : exit.signal
+              ? `the entrypoint was killed by ${exit.signal}`
+              : "the entrypoint ended, but the runtime did not report its exit status";
       const done = this.deps.state.finish(id, {
         status,
         statusMessage: status === "Succeeded" ? "the entrypoint exited with code 0" : message,

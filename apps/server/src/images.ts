@@ -51,3 +51,33 @@ export const noImages: ImageProvider = {
     throw new ChalkError(Code.Unavailable, "this server has no image builder");
   },
 };
+
+/**
+ * Images of the local backend: references the operator mapped to host root filesystems
+ * (`--rootfs-image NAME=DIR`), then whatever `next` provides (the image builder).
+ */
+export function rootfsImages(images: Record<string, string>, next: ImageProvider): ImageProvider {
+  return {
+    check(source, field) {
+      if (source.kind === "uri" && images[source.uri]) return;
+      next.check(source, field);
+    },
+    async resolve(source, environment, onLog, signal) {
+      if (source.kind === "uri") {
+        const dir = images[source.uri];
+        if (dir) {
+          return {
+            imageUri: `rootfs:${source.uri}`,
+            digest: "",
+            rootfs: [dir],
+            env: {},
+            workdir: undefined,
+            entrypoint: [],
+            cached: true,
+          };
+        }
+      }
+      return next.resolve(source, environment, onLog, signal);
+    },
+  };
+}

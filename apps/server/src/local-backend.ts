@@ -1,21 +1,18 @@
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { ChalkError, Code } from "@chalk/core";
 import { SecretService } from "@chalk/proto/secrets/v1";
-import type { SandboxRuntime } from "@chalk/sandbox";
+import { LocalRuntime } from "@chalk/sandbox/local";
 import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
 import type { VolumeStore } from "@chalk/volume/host";
 import type { Logger } from "pino";
 import type { ServerConfig } from "./config.js";
-import { noImages } from "./images.js";
+import { noImages, rootfsImages } from "./images.js";
 import type { Backend } from "./server.js";
 
-const unavailable = (): never => {
-  throw new ChalkError(Code.Unavailable, "the local sandbox runtime is not available in this build");
-};
-
 /**
- * The embedded backend: gVisor sandboxes on this machine (runsc state under `<dataDir>/sandboxes`),
- * images built here (`<dataDir>/images`), secrets in `<dataDir>/secrets.db`.
+ * The embedded backend: gVisor sandboxes on this machine (runsc state under `<dataDir>/sandboxes`,
+ * persistent, so a restarted server reattaches), images from `--images-dir`, secrets in
+ * `<dataDir>/secrets.db` (key in `secrets.db.key`).
  */
 export async function localBackend(
   config: ServerConfig,
@@ -23,10 +20,12 @@ export async function localBackend(
   _log: Logger,
 ): Promise<Backend> {
   const secrets = await SecretStore.open({ path: join(config.dataDir, "secrets.db") });
-  const runtime: SandboxRuntime = { create: unavailable, get: unavailable, list: async () => [] };
+  const stateDir = join(config.dataDir, "sandboxes");
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const runtime = new LocalRuntime({ stateDir });
   return {
     runtime,
-    images: noImages,
+    images: rootfsImages(config.rootfsImages, noImages),
     secrets,
     rootfsRoots: [config.imagesDir],
     mount(add) {

@@ -22,8 +22,9 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { createTransport, type Transport } from "@chalk/rpc";
+import { LocalRuntime } from "@chalk/sandbox/local";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const fromSource = import.meta.url.endsWith(".ts");
@@ -63,7 +64,11 @@ export interface ServerProcessOptions {
 const TOKEN = "integration-test-token-0123456789";
 
 async function launch(dataDir: string, listen: string, args: string[], logs: string[]) {
-  const runner = fromSource ? [require.resolve("tsx/cli"), "--conditions=@chalk/source"] : [];
+  // node itself with tsx's loader (not the tsx CLI, which would put a wrapper process between the
+  // pid we signal and the server).
+  const runner = fromSource
+    ? ["--import", pathToFileURL(require.resolve("tsx/esm")).href, "--conditions=@chalk/source"]
+    : [];
   const child = spawn(
     process.execPath,
     [
@@ -140,7 +145,14 @@ export async function startServerProcess(options: ServerProcessOptions = {}): Pr
   return proc;
 }
 
-/** Removes a data dir created by {@link startServerProcess}. */
-export function removeDataDir(dir: string): void {
+/**
+ * Removes a data dir created by {@link startServerProcess}, after stopping every sandbox left in it
+ * (containers outlive their server by design). Call after the server was killed.
+ */
+export async function removeDataDir(dir: string): Promise<void> {
+  const runtime = new LocalRuntime({ stateDir: join(dir, "sandboxes") });
+  for (const info of await runtime.list().catch(() => [])) {
+    await (await runtime.get(info.id).catch(() => undefined))?.stop().catch(() => undefined);
+  }
   rmSync(dir, { recursive: true, force: true });
 }

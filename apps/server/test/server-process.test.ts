@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.kill();
-  if (server) removeDataDir(server.dataDir);
+  if (server) await removeDataDir(server.dataDir);
 });
 
 async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
@@ -162,7 +162,7 @@ describe("chalk-server", () => {
       await other.kill("SIGTERM");
       expect(other.logs.join("\n")).toContain("chalk-server stopped");
     } finally {
-      removeDataDir(other.dataDir);
+      await removeDataDir(other.dataDir);
     }
   });
 });

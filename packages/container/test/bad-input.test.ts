@@ -22,7 +22,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.kill();
-  if (server) removeDataDir(server.dataDir);
+  if (server) await removeDataDir(server.dataDir);
 });
 
 const ok: Spec = { name: "bad-input", image: { source: { case: "uri", value: "chalk/none" } } };

@@ -1,0 +1,54 @@
+/**
+ * The server is killed with SIGKILL while containers run; after a restart on the same data dir the
+ * containers are still Running, accept exec, and a container whose sandbox vanished meanwhile is
+ * marked Failed with the reason.
+ */
+import { describe, expect } from "vitest";
+import { Container } from "../src/index.js";
+import { containerTest, TEST_IMAGE, useServer } from "./fixtures.js";
+
+const ctx = useServer();
+const test = containerTest(() => ctx.server);
+const base = TEST_IMAGE;
+
+describe("server restarts", () => {
+  test("kill -9 of the server loses nothing: containers keep running and accept exec after a restart", async ({
+    run,
+  }) => {
+    const a = await run({ image: base, name: "survivor-a" });
+    const b = await run({
+      image: base,
+      name: "survivor-b",
+      entrypoint: ["sh", "-c", "echo before; while :; do sleep 0.2; done"],
+    });
+    await a.exec("sh", "-c", "echo state > /tmp/state");
+    await ctx.server.kill("SIGKILL");
+    await ctx.server.restart();
+    const t = { transport: ctx.server.transport() };
+    const a2 = await Container.fromName("survivor-a", t);
+    const b2 = await Container.fromId(b.id, t);
+    expect(a2.info.status).toBe("Running");
+    expect(b2.info.status).toBe("Running");
+    expect((await a2.exec("cat", "/tmp/state")).stdoutText).toBe("state\n");
+    expect(await b2.logs()).toContain("before\n");
+    // The restarted server watches the adopted entrypoint again: stopping it is recorded.
+    await b2.stop({ gracePeriodSeconds: 1 });
+    expect(b2.info.status).toBe("Stopped");
+    await a2.stop();
+  });
+
+  test("a sandbox that vanished while the server was down is marked Failed with the reason", async ({
+    run,
+  }) => {
+    const c = await run({ image: base, name: "vanishing" });
+    await ctx.server.kill("SIGKILL");
+    // Behind the server's back, the sandbox goes away.
+    const { LocalRuntime } = await import("@chalk/sandbox/local");
+    const runtime = new LocalRuntime({ stateDir: `${ctx.server.dataDir}/sandboxes` });
+    await (await runtime.get(c.info.sandboxId)).stop();
+    await ctx.server.restart();
+    const again = await Container.fromId(c.id, { transport: ctx.server.transport() });
+    expect(again.info.status).toBe("Failed");
+    expect(again.info.statusMessage).toMatch(/vanished/);
+  });
+});

@@ -1,0 +1,166 @@
+/**
+ * Containers through the real server (its own process) and the SDK, each figure as a ratio to the
+ * raw runsc floor measured in the same run:
+ *
+ *   pnpm --filter @chalk/bench run bench:container
+ *
+ * - start: with the image cached, `new Container(...).run()` until Running plus the first
+ *   `exec("true")` done, vs `runsc run` of /bin/true (create, start, wait, delete). Target ≤ 2×.
+ * - exec: `c.exec("true")` round trip through the SDK, vs `runsc exec` of /bin/true in a running
+ *   sandbox. Target ≤ 1.5×.
+ * Medians. Results go to stdout and bench/results/container.md.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Container } from "@chalk/container";
+import { removeDataDir, startServerProcess } from "@chalk/server/testing";
+
+const START_RUNS = 7;
+const EXEC_RUNS = 50;
+/** The image store the tests share, so the base image is built once per machine. */
+const IMAGES_DIR = "/var/cache/chalk/images";
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function timeSync(fn: () => void): number {
+  const t = performance.now();
+  fn();
+  return performance.now() - t;
+}
+
+/**
+ * The raw floors on the cached test rootfs: `runsc run /bin/true` (create, start, wait, delete) and
+ * `runsc exec /bin/true` in a running sandbox. Measured one at a time, interleaved with the SDK's
+ * measurements, so that load from elsewhere on the machine weighs on both alike.
+ */
+class RawRunsc {
+  readonly dir = mkdtempSync(join(tmpdir(), "chalk-bench-runsc-"));
+  readonly #root = join(this.dir, "state");
+  readonly #once: string;
+  #n = 0;
+
+  constructor(readonly rootfs: string) {
+    this.#once = this.#bundle(["/bin/true"]);
+    this.#runsc("run", "--detach", "--bundle", this.#bundle(["/bin/sleep", "100000"]), "floor-exec");
+  }
+
+  #bundle(args: string[]): string {
+    const b = mkdtempSync(join(this.dir, "bundle-"));
+    execFileSync("runsc", ["spec", "--bundle", b, "--", ...args]);
+    const config = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+    config.root = { path: this.rootfs, readonly: true };
+    config.process.terminal = false;
+    writeFileSync(join(b, "config.json"), JSON.stringify(config));
+    return b;
+  }
+
+  #runsc(...args: string[]): void {
+    execFileSync("runsc", ["--root", this.#root, "--network=none", ...args], { stdio: "ignore" });
+  }
+
+  run(): number {
+    return timeSync(() => this.#runsc("run", "--bundle", this.#once, `floor-run-${this.#n++}`));
+  }
+
+  exec(): number {
+    return timeSync(() => this.#runsc("exec", "floor-exec", "/bin/true"));
+  }
+
+  close(): void {
+    try {
+      this.#runsc("kill", "floor-exec", "KILL");
+    } catch {
+      // already gone
+    }
+    this.#runsc("delete", "--force", "floor-exec");
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const rootfs = execFileSync("bash", [join(repoRoot, "tooling/scripts/rootfs.sh")], {
+    encoding: "utf8",
+  }).trim();
+  // The image is the same root filesystem the raw floor runs, served as a cached image.
+  const server = await startServerProcess({
+    args: ["--images-dir", IMAGES_DIR, "--rootfs-image", `minbase=${rootfs}`],
+  });
+  const transport = server.transport();
+  const image = "minbase";
+  const started: Container[] = [];
+  try {
+    // Warm the image cache (and the server) once.
+    const warm = await new Container({ image, name: "bench-warm", transport }).run();
+    started.push(warm);
+    await warm.exec("true");
+
+    const raw = new RawRunsc(rootfs);
+    const floorRun: number[] = [];
+    const floorExec: number[] = [];
+    const startMs: number[] = [];
+    const execMs: number[] = [];
+    try {
+      for (let i = 0; i < START_RUNS; i++) {
+        floorRun.push(raw.run());
+        const t = performance.now();
+        const c = await new Container({ image, name: `bench-start-${i}`, transport }).run();
+        started.push(c);
+        await c.exec("true");
+        startMs.push(performance.now() - t);
+        await c.stop();
+      }
+      for (let i = 0; i < EXEC_RUNS; i++) {
+        floorExec.push(raw.exec());
+        const t = performance.now();
+        await warm.exec("true");
+        execMs.push(performance.now() - t);
+      }
+    } finally {
+      raw.close();
+    }
+    const floors = { runMs: median(floorRun), execMs: median(floorExec) };
+    const start = median(startMs);
+    const exec = median(execMs);
+    const row = (what: string, ms: number, floor: number, target: number, floorName: string) =>
+      `| ${what} | ${ms.toFixed(0)} ms | ${floorName} ${floor.toFixed(0)} ms | ${(ms / floor).toFixed(2)}× | ≤ ${target}× | ${ms / floor <= target ? "met" : "missed"} |`;
+    const table = [
+      "| measure | SDK (median) | raw runsc floor (median) | ratio | target | |",
+      "|---|---|---|---|---|---|",
+      row(
+        `run() to Running + first exec (${START_RUNS} runs)`,
+        start,
+        floors.runMs,
+        2,
+        "`runsc run /bin/true`",
+      ),
+      row(`exec("true") round trip (${EXEC_RUNS} runs)`, exec, floors.execMs, 1.5, "`runsc exec /bin/true`"),
+    ].join("\n");
+    console.log(table);
+    const md = `# Container start and exec
+
+With the image cached, through the real server (its own process) and the SDK, against the raw runsc
+floor measured in the same run on the same root filesystem (the cached test rootfs, served to the
+server as an operator-configured image), interleaved one measurement at a time. Medians.
+
+Machine: 2 cores, Node ${process.version}, runsc ${execFileSync("runsc", ["--version"], { encoding: "utf8" }).split("\n")[0]?.split(" ")[2]}. Run on ${new Date().toISOString().slice(0, 10)}.
+Rerun: \`pnpm --filter @chalk/bench run bench:container\`.
+
+${table}
+`;
+    writeFileSync(join(repoRoot, "bench/results/container.md"), md);
+  } finally {
+    for (const c of started) await c.stop().catch(() => undefined);
+    await server.kill();
+    await removeDataDir(server.dataDir);
+  }
+}
+
+await main();

@@ -19,6 +19,7 @@ import { Secret, secretToProto } from "@chalk/secrets";
 import { Volume } from "@chalk/volume";
 import { type ContainerImage, imageSourceOf, uploadsOf } from "./image-source.js";
 import { LazySandbox } from "./lazy-sandbox.js";
+import { planUploads } from "./upload-plan.js";
 import {
   CONTAINER_LIMITS,
   checkCommand,
@@ -387,22 +388,17 @@ export class Container implements AsyncDisposable {
       entrypoint: [...(o.entrypoint ?? [])],
     };
     if (uploads.length > 0) {
+      const plan = planUploads(uploads);
       uploadName = uploadVolumeName();
       const volume = new Volume(uploadName, { transport: this.#transport });
       await volume.batchUpload((b) => {
-        uploads.forEach((u, i) => {
-          if (u.kind === "file")
-            b.putFileFromPath(`f${i}/file`, u.source, u.mode === undefined ? {} : { mode: u.mode });
-          else b.putDir(u.source, `d${i}`);
-        });
+        for (const e of plan.entries) {
+          if (e.kind === "file")
+            b.putFileFromPath(e.volumePath, e.source, e.mode === undefined ? {} : { mode: e.mode });
+          else b.putDir(e.source, e.volumePath);
+        }
       });
-      spec.upload = {
-        volumeName: uploadName,
-        targets: uploads.map((u, i) => ({
-          source: u.kind === "file" ? `f${i}/file` : `d${i}`,
-          target: u.dest,
-        })),
-      };
+      spec.upload = { volumeName: uploadName, targets: plan.targets };
     }
     let record: ContainerInfoMessage | undefined;
     try {

@@ -1,20 +1,10 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { invalidArgument } from "@chalk/core";
 import type { ImageSourceSchema } from "@chalk/proto/container/v1";
+import type { ContainerUpload } from "./upload-plan.js";
 
 /** An image for a container: an image reference string (until `@chalk/image` lands). */
 export type ContainerImage = string;
-
-/** A local file or directory that travels in the container's upload volume. */
-export interface ContainerUpload {
-  kind: "file" | "dir";
-  /** Local path. */
-  source: string;
-  /** Absolute path inside the container. */
-  dest: string;
-  /** Permission bits of a file. */
-  mode?: number;
-}
 
 /** The wire form of an image, validated. */
 export function imageSourceOf(image: ContainerImage): MessageInitShape<typeof ImageSourceSchema>["source"] {

@@ -9,7 +9,7 @@ state() {
   echo "## links"; ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | sort
   echo "## mounts"; awk '{print $2}' /proc/mounts | grep -E 'chalk|runsc|overlay' | sort || true
   echo "## iptables"; { iptables-save 2>/dev/null || true; } | grep -v '^#' | grep -v '^:' | grep -E -i 'chalk|10\.213\.' | sort || true
-  echo "## cgroups"; find /sys/fs/cgroup -maxdepth 3 -type d -iname '*chalk*' 2>/dev/null | sort || true
+  echo "## cgroups"; find /sys/fs/cgroup -mindepth 3 -maxdepth 3 -type d -path '*/chalk/*' 2>/dev/null | sort || true
   echo "## processes"; pgrep -a runsc 2>/dev/null | awk '{$1=""; print}' | sort || true
 }
 case "${1:-}" in

@@ -8,6 +8,7 @@ import { ChalkError, Code, invalidArgument } from "@chalk/core";
 import { validateArgv } from "../exec-args.js";
 import { signalName, signalNumber } from "../signals.js";
 import type { Process, ProcessExit, ProcessStdin, SignalLike, SpawnOptions } from "../types.js";
+import { keep } from "./keep-output.js";
 import { PtyRelay } from "./pty.js";
 import { type RunscContext, runsc, runscError, spawnRunsc } from "./runsc.js";
 
@@ -71,11 +72,13 @@ export class LocalProcess implements Process {
   private constructor(
     readonly pid: number,
     private readonly s: LocalProcessStart,
-    private readonly child: ChildProcess,
+    child: ChildProcess,
+    streams: { stdout: Readable; stderr: Readable },
+    exited: Promise<number | null>,
     private readonly pty: PtyRelay | undefined,
   ) {
-    this.stdout = pty ? pty.output : (child.stdout as Readable);
-    this.stderr = pty ? pty.emptyStderr : (child.stderr as Readable);
+    this.stdout = streams.stdout;
+    this.stderr = streams.stderr;
     const input = pty ? pty.input : child.stdin;
     // A process that exits without reading its stdin closes the pipe under us: not our error.
     input?.on("error", () => undefined);
@@ -100,7 +103,7 @@ export class LocalProcess implements Process {
             void this.signal("SIGKILL").catch(() => undefined);
           }, s.options.timeoutSecs * 1000);
     this.#exit = (async () => {
-      const [code] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null];
+      const code = await exited;
       this.#exited = true;
       if (timer) clearTimeout(timer);
       return this.#interpret(code);
@@ -132,15 +135,26 @@ export class LocalProcess implements Process {
     } else {
       child = spawnRunsc(s.ctx, [...args, s.sandboxId, ...s.argv], { stdio: ["pipe", "pipe", "pipe"] });
     }
+    const streams = pty
+      ? { stdout: pty.output, stderr: pty.emptyStderr }
+      : { stdout: keep(child.stdout as Readable), stderr: keep(child.stderr as Readable) };
+    // Listen for the exit at once: a short process may end before its pid file is read.
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     try {
-      const pid = await waitForPid(pidFile, child);
+      const pid = await waitForPid(pidFile, exited);
       if (pid === undefined) {
         // runsc failed before the process started: what it said is on stderr.
-        const stderr = await drain(pty ? pty.output : (child.stderr as Readable));
+        const stderr = await drain(pty ? streams.stdout : streams.stderr);
         pty?.close();
+        if (await s.sandboxGone()) {
+          throw new ChalkError(
+            Code.FailedPrecondition,
+            `sandbox ${JSON.stringify(s.sandboxId)} is not running`,
+          );
+        }
         throw runscError(`exec ${JSON.stringify(s.argv[0])}`, stderr);
       }
-      return new LocalProcess(pid, s, child, pty);
+      return new LocalProcess(pid, s, child, streams, exited, pty);
     } finally {
       await rm(pidFile, { force: true });
     }
@@ -167,7 +181,7 @@ export class LocalProcess implements Process {
 
   /**
    * Sends a signal to the process's group: runsc starts each exec as the leader of its own session
-   * and process group, so `kill -N -- -pid` from a helper inside reaches its children too. Root
+   * and process group, so `kill -N -pid` from a helper inside reaches its children too. Root
    * filesystems without a shell get the signal on the process alone (`runsc kill --pid`).
    */
   async signal(signal: SignalLike): Promise<void> {
@@ -175,7 +189,8 @@ export class LocalProcess implements Process {
     if (this.#exited) return;
     this.#sent.add(n);
     try {
-      await runsc(this.s.ctx, ["exec", this.s.sandboxId, "/bin/sh", "-c", `kill -${n} -- -${this.pid}`]);
+      // dash's kill takes no "--": `kill -N -PGID` names the group.
+      await runsc(this.s.ctx, ["exec", this.s.sandboxId, "/bin/sh", "-c", `kill -${n} -${this.pid}`]);
     } catch {
       await runsc(this.s.ctx, ["kill", `--pid=${this.pid}`, this.s.sandboxId, String(n)]).catch((err) => {
         if (!this.#exited) throw err;
@@ -199,9 +214,9 @@ export class LocalProcess implements Process {
   }
 }
 
-async function waitForPid(pidFile: string, child: ChildProcess): Promise<number | undefined> {
-  let exited = child.exitCode !== null;
-  child.once("exit", () => {
+async function waitForPid(pidFile: string, exit: Promise<unknown>): Promise<number | undefined> {
+  let exited = false;
+  void exit.then(() => {
     exited = true;
   });
   for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {

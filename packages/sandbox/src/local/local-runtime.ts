@@ -1,7 +1,7 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ChalkError, Code, notFound, parseCpu, parseMemory } from "@chalk/core";
 import { execBuffered } from "../exec.js";
@@ -23,7 +23,7 @@ import type {
 import { DEFAULT_PIDS, writeBundle } from "./bundle.js";
 import { LocalProcess } from "./local-process.js";
 import { type SandboxNetwork, sandboxResolvConf, setupNetwork, teardownNetwork } from "./network.js";
-import { findRunsc, type RunscContext, runsc } from "./runsc.js";
+import { findRunsc, globalFlags, type RunscContext, runsc, runscError } from "./runsc.js";
 import { validateCreateOptions } from "./validate.js";
 
 /** Options for {@link LocalRuntime}. */
@@ -179,6 +179,7 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
         await writeFile(resolv, await sandboxResolvConf());
         mounts.push({ source: resolv, target: "/etc/resolv.conf", readOnly: true });
       }
+      await prepareCgroup(id, v.memory === undefined ? undefined : parseMemory(v.memory));
       const bundle = join(dir, "bundle");
       await mkdir(bundle);
       await writeBundle(bundle, {
@@ -191,16 +192,12 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
         memoryBytes: v.memory === undefined ? undefined : parseMemory(v.memory),
         pids: v.pids,
         mounts,
-        cgroupsPath: `/chalk/${id}`,
+        cgroupsPath: `/chalk/${id}/sandbox`,
       });
       // The init process's stdout and stderr go straight from the sandbox to the log file.
       const log = await open(v.logPath ?? "/dev/null", "a");
       try {
-        await runsc(ctx, ["run", "--detach", `--bundle=${bundle}`, id], {
-          netns: meta.net?.netns,
-          stdio: log.fd,
-          logFile: join(dir, "runsc.log"),
-        });
+        await startSandbox(ctx, id, bundle, dir, log.fd, meta.net?.netns);
       } finally {
         await log.close();
       }
@@ -257,9 +254,70 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
     if (existsSync(meta.merged))
       await run("umount", [meta.merged]).catch(() => run("umount", ["-l", meta.merged]));
     if (meta.net) await teardownNetwork(meta.net, meta.id);
+    await removeCgroups(meta.id);
     await rm(meta.work, { recursive: true, force: true });
     if (meta.ownsUpper) await rm(meta.upper, { recursive: true, force: true });
     await rm(this.sandboxDir(meta.id), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Starts the sandbox with a foreground `runsc run` under a detached shell, which outlives this
+ * process and writes runsc's exit status (the init process's) to `exit.code` when the sandbox ends:
+ * runsc keeps no exit status once a sandbox has stopped. Resolves once runsc reports the sandbox
+ * started (its pid file), or fails with what runsc logged.
+ */
+async function startSandbox(
+  ctx: RunscContext,
+  id: string,
+  bundle: string,
+  dir: string,
+  logFd: number,
+  netns: string | undefined,
+): Promise<void> {
+  const pidFile = join(dir, "sandbox.pid");
+  const exitFile = join(dir, "exit.code");
+  const runscLog = join(dir, "runsc.log");
+  const argv = [
+    ctx.binary,
+    ...globalFlags(ctx),
+    `--log=${runscLog}`,
+    "--log-format=json",
+    "run",
+    `--bundle=${bundle}`,
+    `--pid-file=${pidFile}`,
+    id,
+  ];
+  const command = netns ? ["nsenter", `--net=/var/run/netns/${netns}`, ...argv] : argv;
+  const wrapper = spawn(
+    "sh",
+    [
+      "-c",
+      '"$@" </dev/null; echo "$?" > "$EXIT_FILE.tmp"; mv "$EXIT_FILE.tmp" "$EXIT_FILE"',
+      "sh",
+      ...command,
+    ],
+    { detached: true, stdio: ["ignore", logFd, logFd], env: { ...process.env, EXIT_FILE: exitFile } },
+  );
+  wrapper.unref();
+  for (let delay = 2; ; delay = Math.min(delay * 2, 25)) {
+    if ((await readFile(pidFile, "utf8").catch(() => "")).trim() !== "") return;
+    if (existsSync(exitFile)) {
+      const messages = (await readFile(runscLog, "utf8").catch(() => ""))
+        .split("\n")
+        .map((l) => {
+          try {
+            return JSON.parse(l) as { msg?: string; level?: string };
+          } catch {
+            return undefined;
+          }
+        })
+        .filter((m) => m?.level === "error" || m?.level === "warning")
+        .map((m) => m?.msg ?? "")
+        .join("\n");
+      throw runscError("runsc run", messages || "the sandbox ended while starting");
+    }
+    await new Promise((r) => setTimeout(r, delay));
   }
 }
 
@@ -277,10 +335,41 @@ function idleCommand(layers: readonly string[]): string[] {
   );
 }
 
-/** OOM kills recorded by the sandbox's memory cgroup (cgroup v1), or 0. */
-async function oomKills(id: string): Promise<number> {
-  const text = await readFile(`/sys/fs/cgroup/memory/chalk/${id}/memory.oom_control`, "utf8").catch(() => "");
-  return Number(/oom_kill (\d+)/.exec(text)?.[1] ?? 0);
+const CGROUP_ROOT = "/sys/fs/cgroup";
+
+/**
+ * Creates the sandbox's own parent memory cgroup (`/chalk/<id>`; runsc puts the sandbox in
+ * `/chalk/<id>/sandbox`). runsc removes its cgroup the moment the sandbox dies, taking its OOM count
+ * with it; the parent outlives it. Its limit is one page below the sandbox's, so an overuse is the
+ * parent's OOM and is counted where it can still be read. The sandbox still sees the exact limit.
+ */
+async function prepareCgroup(id: string, memoryBytes: number | undefined): Promise<void> {
+  const dir = join(CGROUP_ROOT, "memory", "chalk", id);
+  await mkdir(dir, { recursive: true });
+  if (memoryBytes !== undefined)
+    await writeFile(join(dir, "memory.limit_in_bytes"), String(memoryBytes - 4096));
+}
+
+/** Removes the cgroups runsc and {@link prepareCgroup} left for a sandbox, in every controller. */
+async function removeCgroups(id: string): Promise<void> {
+  const controllers = await readdir(CGROUP_ROOT).catch(() => [] as string[]);
+  for (const c of controllers) {
+    const parent = join(CGROUP_ROOT, c, "chalk", id);
+    for (const d of [join(parent, "sandbox"), parent]) await rmdir(d).catch(() => undefined);
+  }
+}
+
+/**
+ * Whether the sandbox's memory limit was hit. cgroup v1 counts OOM kills on the killed task's own
+ * cgroup, which runsc deletes with the sandbox, so this reads the parent's failed-charge count:
+ * gVisor's memory is shared memory that cannot be reclaimed without swap, so failed charges at the
+ * limit end in the OOM kill of the sentry. Callers ask only once the sandbox died by SIGKILL.
+ */
+async function memoryLimitHit(id: string): Promise<boolean> {
+  const failcnt = await readFile(join(CGROUP_ROOT, "memory", "chalk", id, "memory.failcnt"), "utf8").catch(
+    () => "0",
+  );
+  return Number(failcnt.trim()) > 0;
 }
 
 class LocalSandbox implements Sandbox {
@@ -329,7 +418,7 @@ class LocalSandbox implements Sandbox {
       argv,
       options,
       sandboxGone: async () => (await this.#state(ctx)).state !== "running",
-      oomKilled: async () => (await oomKills(this.id)) > 0,
+      oomKilled: () => memoryLimitHit(this.id),
     });
   }
 
@@ -344,17 +433,18 @@ class LocalSandbox implements Sandbox {
   }
 
   async wait(): Promise<ProcessExit> {
-    const { ctx } = await this.#context();
+    await this.runtime.readMeta(this.id);
+    // The shell that started the sandbox writes runsc's exit status when the init process ends.
+    const file = join(this.runtime.sandboxDir(this.id), "exit.code");
     let status: number | undefined;
-    try {
-      const out = JSON.parse(await runsc(ctx, ["wait", this.id])) as { exitStatus?: number };
-      status = out.exitStatus;
-    } catch {
-      // Already gone: runsc keeps no exit status for a stopped sandbox.
+    while (status === undefined) {
+      const t = await readFile(file, "utf8").catch(() => undefined);
+      if (t !== undefined) status = Number.parseInt(t, 10);
+      else if (!existsSync(this.runtime.sandboxDir(this.id))) throw notFound("sandbox", this.id);
+      else await new Promise((r) => setTimeout(r, 100));
     }
-    const oom = (await oomKills(this.id)) > 0;
+    const oom = (status === 137 || status === 128) && (await memoryLimitHit(this.id));
     if (oom) return { exitCode: null, signal: "SIGKILL", timedOut: false, oomKilled: true };
-    if (status === undefined) return { exitCode: null, signal: null, timedOut: false, oomKilled: false };
     return { exitCode: status, signal: null, timedOut: false, oomKilled: false };
   }
 

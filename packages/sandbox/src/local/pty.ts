@@ -3,6 +3,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { keep } from "./keep-output.js";
 import { globalFlags, type RunscContext } from "./runsc.js";
 
 const relayScript = fileURLToPath(new URL("./assets/pty-relay.py", import.meta.url));
@@ -68,7 +69,7 @@ export class PtyRelay {
       [relayScript, String(this.size.cols), String(this.size.rows), ctx.binary, ...globalFlags(ctx), ...args],
       { stdio: ["pipe", "pipe", "pipe", "pipe"] },
     );
-    this.output = child.stdout as Readable;
+    this.output = keep(child.stdout as Readable);
     this.input = child.stdin as Writable;
     this.#control = child.stdio[3] as Writable;
     this.#control.on("error", () => undefined);

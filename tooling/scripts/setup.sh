@@ -31,6 +31,9 @@ if ! command -v pnpm >/dev/null 2>&1 || ! pnpm --version | grep -q '^10\.'; then
   npm install -g pnpm@10.34.9 >/dev/null
 fi
 
+# better-sqlite3 compiles against the headers of the Node.js Debian installed (no prebuilt binary
+# or header download is reachable here).
+[ -f /usr/include/node/node.h ] && export npm_config_nodedir=/usr
 log "installing workspace dependencies"
 pnpm install --frozen-lockfile --reporter=append-only
 

@@ -4,4 +4,10 @@
  */
 
 /** The API packages this module ships, as `.proto` package names. */
-export const apiPackages = ["chalk.sandbox.v1"] as const;
+export const apiPackages = [
+  "chalk.sandbox.v1",
+  "chalk.image.v1",
+  "chalk.volume.v1",
+  "chalk.secrets.v1",
+  "chalk.container.v1",
+] as const;

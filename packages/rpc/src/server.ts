@@ -67,7 +67,8 @@ async function writeAll(
       const next = await iterator.next();
       if (next.done) break;
       if (!call.write(next.value)) {
-        await Promise.race([once(call, "drain"), once(signal, "abort")]);
+        // `once` with a signal removes its listeners either way; an abort ends the loop above.
+        await once(call, "drain", { signal }).catch(() => undefined);
       }
     }
   } finally {

@@ -100,5 +100,5 @@ export async function writeBundle(bundleDir: string, s: BundleSpec): Promise<voi
       namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "network" }],
     },
   };
-  await writeFile(join(bundleDir, "config.json"), JSON.stringify(config, null, 1));
+  await writeFile(join(bundleDir, "config.json"), JSON.stringify(config, null, 1), { mode: 0o600 });
 }

@@ -127,9 +127,11 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
       );
     }
     const dir = this.sandboxDir(id);
-    await mkdir(dirname(dir), { recursive: true });
+    // Bundles and runsc's state carry the sandbox's environment, secrets included: root only.
+    await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
+    await mkdir(join(this.stateDir, "runsc"), { recursive: true, mode: 0o700 });
     try {
-      await mkdir(dir);
+      await mkdir(dir, { mode: 0o700 });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "EEXIST") {
         throw new ChalkError(Code.AlreadyExists, `sandbox ${JSON.stringify(id)} already exists`);

@@ -58,7 +58,7 @@ export class PtyRelay {
       env: [...env].map(([k, v]) => `${k}=${v}`),
     };
     const file = join(sandboxDir, `pty-${process.pid}-${++counter}.json`);
-    await writeFile(file, JSON.stringify(spec));
+    await writeFile(file, JSON.stringify(spec), { mode: 0o600 });
     return new PtyRelay(file, size);
   }
 

@@ -133,8 +133,12 @@ class PullReadable extends Readable {
     if (this.destroyed) return;
     if (this.push(chunk)) return;
     await new Promise<void>((resolve) => {
-      this.#wanted = resolve;
-      this.once("close", resolve);
+      const done = () => {
+        this.off("close", done);
+        resolve();
+      };
+      this.#wanted = done;
+      this.once("close", done);
     });
   }
 }

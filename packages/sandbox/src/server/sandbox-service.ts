@@ -58,6 +58,9 @@ export function sandboxServiceImpl(
   options: SandboxServiceOptions = {},
 ): ServiceImpl<typeof SandboxService> {
   const scoped = options.scopeToEnvironment ?? true;
+  // Which environment owns a sandbox never changes; remembering it spares a runtime round trip
+  // (a `runsc state` for the local runtime) on every exec.
+  const owners = new Map<string, string>();
 
   /** The sandbox, if it exists and belongs to the caller's environment. */
   async function lookup(id: string, ctx: CallContext): Promise<Sandbox> {
@@ -65,8 +68,12 @@ export function sandboxServiceImpl(
       throw new ChalkError(Code.InvalidArgument, "id: required; accepted: a sandbox id", { field: "id" });
     const sandbox = await runtime.get(id);
     if (scoped) {
-      const info = await sandbox.info();
-      if (info.labels[ENVIRONMENT_LABEL] !== ctx.environment) throw notFound("sandbox", id);
+      let owner = owners.get(id);
+      if (owner === undefined) {
+        owner = (await sandbox.info()).labels[ENVIRONMENT_LABEL] ?? "";
+        owners.set(id, owner);
+      }
+      if (owner !== ctx.environment) throw notFound("sandbox", id);
     }
     return sandbox;
   }
@@ -78,6 +85,7 @@ export function sandboxServiceImpl(
       if (scoped) createOptions.labels = { ...createOptions.labels, [ENVIRONMENT_LABEL]: ctx.environment };
       if (options.admit) createOptions = await options.admit(createOptions, ctx);
       const sandbox = await runtime.create(createOptions);
+      if (scoped) owners.set(sandbox.id, ctx.environment);
       return { sandbox: infoToWire(await sandbox.info()) };
     },
 
@@ -111,6 +119,7 @@ export function sandboxServiceImpl(
         });
       }
       await sandbox.stop({ gracePeriodSeconds: req.gracePeriodSeconds });
+      owners.delete(req.id);
       return {};
     },
 

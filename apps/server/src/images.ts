@@ -1,4 +1,5 @@
 import { ChalkError, Code } from "@chalk/core";
+import { decodeImageSpec } from "@chalk/image";
 
 /** Where a container's image comes from, as the request names it. */
 export type ImageSourceInput = { kind: "uri"; uri: string } | { kind: "spec"; spec: Uint8Array };
@@ -44,11 +45,18 @@ export interface ImageProvider {
   ): Promise<ResolvedImage>;
 }
 
-/** An image provider for a server without an image builder: every image is unavailable. */
+/** An image provider for a server without an image builder: specs are validated, none is built. */
 export const noImages: ImageProvider = {
-  check() {},
-  async resolve() {
-    throw new ChalkError(Code.Unavailable, "this server has no image builder");
+  check(source, field) {
+    if (source.kind === "spec") decodeImageSpec(source.spec, `${field}.spec`);
+  },
+  async resolve(source) {
+    throw new ChalkError(
+      Code.Unavailable,
+      source.kind === "spec"
+        ? "this server has no image builder; run an image reference served with --rootfs-image"
+        : `image ${JSON.stringify(source.uri)} is not known to this server (no registry and no --rootfs-image of that name)`,
+    );
   },
 };
 

@@ -17,7 +17,7 @@ import {
 import { connectSandboxes, type Sandbox, signalName, splitExecArgs } from "@chalk/sandbox";
 import { Secret, secretToProto } from "@chalk/secrets";
 import { Volume } from "@chalk/volume";
-import { type ContainerImage, imageSourceOf, uploadsOf } from "./image-source.js";
+import { type ContainerImage, checkImage, imageSourceOf, uploadsOf } from "./image-source.js";
 import { LazySandbox } from "./lazy-sandbox.js";
 import { planUploads } from "./upload-plan.js";
 import {
@@ -231,14 +231,7 @@ export class Container implements AsyncDisposable {
       this.#client = createClient(ContainerService, this.#transport);
       return;
     }
-    if (options.image === undefined || options.image === null || options.image === "") {
-      throw invalidArgument(
-        "image",
-        "required",
-        "an Image (Image.debianSlim(…)) or an image reference string",
-      );
-    }
-    imageSourceOf(options.image);
+    checkImage(options.image);
     checkResources(options);
     checkEnv(options.env);
     if (options.secrets !== undefined) {
@@ -372,7 +365,7 @@ export class Container implements AsyncDisposable {
       );
     }
     const readyTimeoutSecs = checkSeconds(options.readyTimeoutSecs, "readyTimeoutSecs", 24 * 3600) ?? 300;
-    const source = imageSourceOf(o.image);
+    const source = await imageSourceOf(o.image);
     const uploads = uploadsOf(o.image);
     let uploadName: string | undefined;
     const spec: MessageInitShape<typeof ContainerSpecSchema> = {

@@ -1,23 +1,39 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { invalidArgument } from "@chalk/core";
+import { Image } from "@chalk/image";
 import type { ImageSourceSchema } from "@chalk/proto/container/v1";
 import type { ContainerUpload } from "./upload-plan.js";
 
-/** An image for a container: an image reference string (until `@chalk/image` lands). */
-export type ContainerImage = string;
+/** An image for a container: an `Image` spec, or a reference to a built image (`"python:3.11-slim"`). */
+export type ContainerImage = Image | string;
 
-/** The wire form of an image, validated. */
-export function imageSourceOf(image: ContainerImage): MessageInitShape<typeof ImageSourceSchema>["source"] {
+/** Checks an image option without I/O: an `Image`, or a reference string. */
+export function checkImage(image: unknown): ContainerImage {
+  if (image instanceof Image) return image;
   if (typeof image === "string") {
-    if (image.length > 1024 || /\s|\0/.test(image)) {
+    if (image === "" || image.length > 1024 || /[\s\0]/.test(image)) {
       throw invalidArgument("image", `${JSON.stringify(image.slice(0, 80))} is not an image reference`);
     }
-    return { case: "uri", value: image };
+    return image;
   }
-  throw invalidArgument("image", "expected an Image or an image reference string");
+  throw invalidArgument("image", "required", "an Image (Image.debianSlim(…)) or an image reference string");
+}
+
+/** The wire form of an image: the canonical spec (with copied files' bytes) or the reference. */
+export async function imageSourceOf(
+  image: ContainerImage,
+): Promise<MessageInitShape<typeof ImageSourceSchema>["source"]> {
+  if (typeof image === "string") return { case: "uri", value: image };
+  return { case: "spec", value: await image.toSpecBytes() };
 }
 
 /** The image's local files that travel in a volume (strategy "volume"). */
-export function uploadsOf(_image: ContainerImage): ContainerUpload[] {
-  return [];
+export function uploadsOf(image: ContainerImage): ContainerUpload[] {
+  if (typeof image === "string") return [];
+  return image.localUploads().map((u) => ({
+    kind: u.kind,
+    source: u.source,
+    dest: u.dest,
+    ...(u.mode === undefined ? {} : { mode: u.mode }),
+  }));
 }

@@ -27,6 +27,7 @@
 
 // For SDK users.
 export { ChalkError, Code } from "@chalk/core";
+export { Image } from "@chalk/image";
 export type {
   Process,
   ProcessExit,

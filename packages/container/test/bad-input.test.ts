@@ -65,6 +65,12 @@ const cases: [string, () => Promise<unknown> | AsyncIterable<unknown>, Code, Reg
     Code.InvalidArgument,
     /spec\.image/,
   ],
+  [
+    "an image spec that does not decode",
+    run(spec({ image: { source: { case: "spec", value: new Uint8Array([0xff, 0xff, 0xff]) } } })),
+    Code.InvalidArgument,
+    /spec\.image/,
+  ],
   ["cpu that is not a quantity", run(spec({ cpu: "lots" })), Code.InvalidArgument, /cpu/],
   ["zero cpu", run(spec({ cpu: "0" })), Code.InvalidArgument, /cpu/],
   ["negative cpu", run(spec({ cpu: "-1" })), Code.InvalidArgument, /cpu/],

@@ -150,9 +150,9 @@ describe("mounting volumes", () => {
 describe("executing commands", () => {
   test("exec returns stdout, stderr and the exit code; stdin reaches the command", async ({ run }) => {
     const c = await run({ image: base, name: unique("exec") });
-    const ls = await c.exec("ls", "-la", "/etc");
-    expect(ls.exitCode).toBe(0);
-    expect(ls.stdoutText).toContain("passwd");
+    const cat = await c.exec("cat", "/etc/debian_version");
+    expect(cat.exitCode).toBe(0);
+    expect(cat.stdoutText).toMatch(/^12\./);
     const fail = await c.exec("sh", "-c", "echo out; echo err >&2; exit 3");
     expect(fail).toMatchObject({ stdoutText: "out\n", stderrText: "err\n", exitCode: 3 });
     expect((await c.exec("cat", { stdin: "piped\n" })).stdoutText).toBe("piped\n");
@@ -195,10 +195,11 @@ describe("exposing a port", () => {
     });
     expect(c.info.address).toMatch(/^\d+\.\d+\.\d+\.\d+:8080$/);
     let body = "";
-    for (let i = 0; i < 100 && !body; i++) {
-      body = await fetch(`http://${c.info.address}/`).then(
+    const deadline = Date.now() + 30_000;
+    while (!body && Date.now() < deadline) {
+      body = await fetch(`http://${c.info.address}/`, { signal: AbortSignal.timeout(1000) }).then(
         (r) => r.text(),
-        () => new Promise<string>((resolve) => setTimeout(() => resolve(""), 100)),
+        () => new Promise<string>((resolve) => setTimeout(() => resolve(""), 200)),
       );
     }
     expect(body).toBe("hello from the container\n");

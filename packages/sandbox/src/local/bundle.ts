@@ -97,7 +97,9 @@ export async function writeBundle(bundleDir: string, s: BundleSpec): Promise<voi
     linux: {
       cgroupsPath: s.cgroupsPath,
       resources,
-      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "network" }],
+      // No network namespace of runsc's own: a networked sandbox uses the one runsc runs in
+      // (`--network=host` inside the namespace made for it), the others get `--network=none`.
+      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
     },
   };
   await writeFile(join(bundleDir, "config.json"), JSON.stringify(config, null, 1), { mode: 0o600 });

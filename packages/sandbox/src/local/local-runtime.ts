@@ -23,7 +23,7 @@ import type {
 import { DEFAULT_PIDS, writeBundle } from "./bundle.js";
 import { LocalProcess } from "./local-process.js";
 import { type SandboxNetwork, sandboxResolvConf, setupNetwork, teardownNetwork } from "./network.js";
-import { findRunsc, globalFlags, type RunscContext, runsc, runscError } from "./runsc.js";
+import { findRunsc, type RunscContext, runsc, runscArgv, runscError } from "./runsc.js";
 import { validateCreateOptions } from "./validate.js";
 
 /** Options for {@link LocalRuntime}. */
@@ -102,9 +102,11 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
   }
 
   /** @internal The runsc context of a sandbox. */
-  runscContext(network: "none" | "host"): RunscContext {
+  runscContext(network: "none" | "host", netns?: string): RunscContext {
     this.#binary ??= findRunsc(this.#runscPath);
-    return { binary: this.#binary, root: join(this.stateDir, "runsc"), network };
+    const ctx: RunscContext = { binary: this.#binary, root: join(this.stateDir, "runsc"), network };
+    if (netns) ctx.netns = netns;
+    return ctx;
   }
 
   /** @internal The state directory of one sandbox. */
@@ -115,7 +117,7 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
   async create(options: LocalSandboxCreateOptions): Promise<Sandbox> {
     const v = await validateCreateOptions(options);
     const network = v.network ? "host" : "none";
-    const ctx = this.runscContext(network);
+    this.runscContext(network); // fails with the install hint, before any work, when runsc is missing
     const id = v.id ?? `sb-${randomBytes(6).toString("hex")}`;
     if (v.id !== undefined && !ID_PATTERN.test(v.id)) {
       throw new ChalkError(
@@ -199,7 +201,7 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
       // The init process's stdout and stderr go straight from the sandbox to the log file.
       const log = await open(v.logPath ?? "/dev/null", "a");
       try {
-        await startSandbox(ctx, id, bundle, dir, log.fd, meta.net?.netns);
+        await startSandbox(this.runscContext(network, meta.net?.netns), id, bundle, dir, log.fd);
       } finally {
         await log.close();
       }
@@ -251,7 +253,7 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
   }
 
   async #destroy(meta: SandboxMeta): Promise<void> {
-    const ctx = this.runscContext(meta.network);
+    const ctx = this.runscContext(meta.network, meta.net?.netns);
     await runsc(ctx, ["delete", "--force", meta.id]).catch(() => undefined);
     if (existsSync(meta.merged))
       await run("umount", [meta.merged]).catch(() => run("umount", ["-l", meta.merged]));
@@ -275,22 +277,18 @@ async function startSandbox(
   bundle: string,
   dir: string,
   logFd: number,
-  netns: string | undefined,
 ): Promise<void> {
   const pidFile = join(dir, "sandbox.pid");
   const exitFile = join(dir, "exit.code");
   const runscLog = join(dir, "runsc.log");
-  const argv = [
-    ctx.binary,
-    ...globalFlags(ctx),
+  const command = runscArgv(ctx, [
     `--log=${runscLog}`,
     "--log-format=json",
     "run",
     `--bundle=${bundle}`,
     `--pid-file=${pidFile}`,
     id,
-  ];
-  const command = netns ? ["nsenter", `--net=/var/run/netns/${netns}`, ...argv] : argv;
+  ]);
   const wrapper = spawn(
     "sh",
     [
@@ -382,7 +380,7 @@ class LocalSandbox implements Sandbox {
 
   async #context(): Promise<{ meta: SandboxMeta; ctx: RunscContext }> {
     const meta = await this.runtime.readMeta(this.id);
-    return { meta, ctx: this.runtime.runscContext(meta.network) };
+    return { meta, ctx: this.runtime.runscContext(meta.network, meta.net?.netns) };
   }
 
   async #state(ctx: RunscContext): Promise<{ state: SandboxState; pid: number | undefined }> {

@@ -136,8 +136,10 @@ export async function setupNetwork(key: string, sandboxId: string): Promise<Sand
     await sh("ip", ["link", "set", n.hostIf, "up"]);
     await sh("ip", ["-n", n.netns, "route", "add", "default", "via", n.gateway]);
     await enableForwarding();
-    for (const r of rules(n, `chalk:${sandboxId}`))
+    // Each rule goes to the top of its chain; inserting the list backwards keeps its order there.
+    for (const r of rules(n, `chalk:${sandboxId}`).reverse()) {
       await sh("iptables", ["-w", "-t", r.table, "-I", r.chain, "1", ...r.spec]);
+    }
     return n;
   } catch (err) {
     await teardownNetwork(n, sandboxId);

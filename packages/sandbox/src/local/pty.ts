@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { keep } from "./keep-output.js";
-import { globalFlags, type RunscContext } from "./runsc.js";
+import { type RunscContext, runscArgv } from "./runsc.js";
 
 const relayScript = fileURLToPath(new URL("./assets/pty-relay.py", import.meta.url));
 let counter = 0;
@@ -66,7 +66,7 @@ export class PtyRelay {
   spawn(ctx: RunscContext, args: readonly string[]): ChildProcess {
     const child = spawn(
       "python3",
-      [relayScript, String(this.size.cols), String(this.size.rows), ctx.binary, ...globalFlags(ctx), ...args],
+      [relayScript, String(this.size.cols), String(this.size.rows), ...runscArgv(ctx, args)],
       { stdio: ["pipe", "pipe", "pipe", "pipe"] },
     );
     this.output = keep(child.stdout as Readable);

@@ -12,6 +12,11 @@ export interface RunscContext {
   root: string;
   /** `none` or `host` (host = the sandbox's own network namespace). */
   network: "none" | "host";
+  /**
+   * The sandbox's network namespace, for networked sandboxes. Every call runs inside it: runsc
+   * talks to a sandbox over an abstract unix socket, and those belong to a network namespace.
+   */
+  netns?: string;
 }
 
 /** Finds runsc on PATH, or fails with the install hint. */
@@ -64,8 +69,6 @@ export function runscError(what: string, stderr: string, cause?: unknown): Chalk
 
 /** Options for {@link runsc}. */
 export interface RunscCallOptions {
-  /** Run inside this network namespace (for the call that creates the sandbox). */
-  netns?: string;
   /**
    * A file descriptor for the call's stdout and stderr, inherited by the sandbox's init process.
    * runsc's own messages then go to `logFile`, read back when the call fails.
@@ -82,7 +85,7 @@ export function runsc(
   options: RunscCallOptions = {},
 ): Promise<string> {
   if (options.stdio !== undefined) return runscWithStdio(ctx, args, options);
-  const [cmd, argv] = command(ctx, args, options.netns);
+  const [cmd, ...argv] = runscArgv(ctx, args);
   return new Promise((resolve, reject) => {
     execFile(cmd, argv, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err)
@@ -98,7 +101,7 @@ async function runscWithStdio(
   o: RunscCallOptions,
 ): Promise<string> {
   const logArgs = o.logFile ? [`--log=${o.logFile}`, "--log-format=json"] : [];
-  const [cmd, argv] = command(ctx, [...logArgs, ...args], o.netns);
+  const [cmd, ...argv] = runscArgv(ctx, [...logArgs, ...args]);
   const child = spawn(cmd, argv, { stdio: ["ignore", o.stdio, o.stdio] });
   const code = await new Promise<number | null>((resolve, reject) => {
     child.once("error", reject);
@@ -129,14 +132,16 @@ export function spawnRunsc(
   args: readonly string[],
   options: SpawnOptions = {},
 ): ChildProcess {
-  const [cmd, argv] = command(ctx, args, undefined);
+  const [cmd, ...argv] = runscArgv(ctx, args);
   return spawn(cmd, argv, options);
 }
 
-function command(ctx: RunscContext, args: readonly string[], netns: string | undefined): [string, string[]] {
-  const argv = [...globalFlags(ctx), ...args];
-  // The sandbox is created inside its network namespace; later calls reach it over its control
-  // socket and need no namespace. `nsenter --net` keeps the cgroup mounts (`ip netns exec` hides them).
-  if (netns) return ["nsenter", [`--net=/var/run/netns/${netns}`, ctx.binary, ...argv]];
-  return [ctx.binary, argv];
+/**
+ * The full command line of a runsc call: the binary, the global flags, the arguments, and for a
+ * networked sandbox `nsenter --net=…` in front (`nsenter` keeps the cgroup mounts that
+ * `ip netns exec` would hide from runsc).
+ */
+export function runscArgv(ctx: RunscContext, args: readonly string[]): [string, ...string[]] {
+  const argv: [string, ...string[]] = [ctx.binary, ...globalFlags(ctx), ...args];
+  return ctx.netns ? ["nsenter", `--net=/var/run/netns/${ctx.netns}`, ...argv] : argv;
 }

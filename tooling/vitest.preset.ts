@@ -28,7 +28,10 @@ export function chalkVitestConfig(opts: { integrationTimeoutMs?: number } = {}):
       // Integration files share one machine's runsc, network and cgroups: one file at a time.
       fileParallelism: false,
       // A JSON report per package lets tooling/scripts/test.sh print one total for the whole repo.
-      reporters: ["default", ["json", { outputFile: join(repoRoot, ".test-results", `${basename(process.cwd())}.json`) }]],
+      reporters: [
+        "default",
+        ["json", { outputFile: join(repoRoot, ".test-results", `${basename(process.cwd())}.json`) }],
+      ],
       projects: [
         {
           ...sourceConditions,

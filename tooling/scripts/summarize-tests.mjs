@@ -18,9 +18,13 @@ for (const f of files) {
   passed += r.numPassedTests ?? 0;
   failed += r.numFailedTests ?? 0;
   skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-  const brokenFiles = (r.testResults ?? []).filter((t) => t.status === "failed" && (t.assertionResults ?? []).length === 0);
+  const brokenFiles = (r.testResults ?? []).filter(
+    (t) => t.status === "failed" && (t.assertionResults ?? []).length === 0,
+  );
   failed += brokenFiles.length;
-  console.log(`  ${f.replace(/\.json$/, "").padEnd(12)} ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped${brokenFiles.length ? `, ${brokenFiles.length} file(s) failed to load` : ""}`);
+  console.log(
+    `  ${f.replace(/\.json$/, "").padEnd(12)} ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped${brokenFiles.length ? `, ${brokenFiles.length} file(s) failed to load` : ""}`,
+  );
 }
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 || passed === 0 ? 1 : 0);

@@ -20,7 +20,7 @@ import type {
   SignalLike,
   SpawnOptions,
 } from "../types.js";
-import { DEFAULT_PIDS, writeBundle } from "./bundle.js";
+import { writeBundle } from "./bundle.js";
 import { LocalProcess } from "./local-process.js";
 import { type SandboxNetwork, sandboxResolvConf, setupNetwork, teardownNetwork } from "./network.js";
 import { findRunsc, type RunscContext, runsc, runscArgv, runscError } from "./runsc.js";

@@ -76,6 +76,15 @@ describe("in-process runtime only", () => {
     expect(out.exitCode).toBe(0);
   });
 
+  test("a missing runsc is an unavailable error with the install hint, before any work", async () => {
+    const before = (await runtime.list()).map((i) => i.id);
+    const missing = new LocalRuntime({ stateDir, runscPath: "/nonexistent/runsc" });
+    const err = await missing.create({ rootfs }).catch((e) => e);
+    expect(err).toMatchObject({ code: 14 });
+    expect(err.message).toMatch(/runsc .*not found.*apt-get install runsc/);
+    expect((await runtime.list()).map((i) => i.id)).toEqual(before);
+  });
+
   test("a sandbox without network has only loopback", async () => {
     const sandbox = await create({ rootfs });
     const r = await sandbox.exec("cat", "/proc/net/dev");

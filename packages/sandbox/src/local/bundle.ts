@@ -45,8 +45,8 @@ export function hostPidsLimit(pids: number): number {
   return Math.max(1024, 256 + pids * 16);
 }
 
-/** Writes `config.json` for the sandbox into `bundleDir`. */
-export async function writeBundle(bundleDir: string, s: BundleSpec): Promise<void> {
+/** The OCI runtime config (`config.json`) of a sandbox. */
+export function bundleConfig(s: BundleSpec): Record<string, unknown> {
   const resources: Record<string, unknown> = { pids: { limit: hostPidsLimit(s.pids) } };
   if (s.memoryBytes !== undefined) resources.memory = { limit: s.memoryBytes };
   if (s.cpuMillis !== undefined) resources.cpu = { quota: s.cpuMillis * 100, period: 100_000 };
@@ -102,5 +102,10 @@ export async function writeBundle(bundleDir: string, s: BundleSpec): Promise<voi
       namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
     },
   };
-  await writeFile(join(bundleDir, "config.json"), JSON.stringify(config, null, 1), { mode: 0o600 });
+  return config;
+}
+
+/** Writes `config.json` for the sandbox into `bundleDir`, readable by root only (its env may hold secrets). */
+export async function writeBundle(bundleDir: string, s: BundleSpec): Promise<void> {
+  await writeFile(join(bundleDir, "config.json"), JSON.stringify(bundleConfig(s), null, 1), { mode: 0o600 });
 }

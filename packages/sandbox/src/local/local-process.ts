@@ -1,29 +1,38 @@
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFile, rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChalkError, Code, invalidArgument } from "@chalk/core";
 import { validateArgv } from "../exec-args.js";
-import { signalName, signalNumber } from "../signals.js";
+import { signalNumber } from "../signals.js";
 import type { Process, ProcessExit, ProcessStdin, SignalLike, SpawnOptions } from "../types.js";
 import { keep } from "./keep-output.js";
 import { PtyRelay } from "./pty.js";
 import { type RunscContext, runsc, runscError, spawnRunsc } from "./runsc.js";
+import { type WaitStatus, waitStatusFromExitCode, waitStatusFromLog } from "./wait-status.js";
 
 /** What {@link LocalProcess.start} needs from its sandbox. */
 export interface LocalProcessStart {
   ctx: RunscContext;
   sandboxId: string;
   sandboxDir: string;
-  defaultWorkdir: string;
   argv: readonly string[];
   options: SpawnOptions;
-  /** True when the sandbox no longer runs (its process died with it). */
+  /** True when the sandbox no longer runs (its processes died with it). */
   sandboxGone(): Promise<boolean>;
-  /** True when the sandbox's memory cgroup recorded an OOM kill. */
-  oomKilled(): Promise<boolean>;
+  /** How many OOM kills the sandbox's memory cgroup has seen so far. */
+  oomKills(): Promise<number>;
+}
+
+/** The `process` object of an OCI config, as far as exec needs it. */
+interface ProcessSpec {
+  args: string[];
+  env: string[];
+  cwd: string;
+  terminal: boolean;
+  [key: string]: unknown;
 }
 
 let counter = 0;
@@ -57,8 +66,33 @@ function validateSpawnOptions(o: SpawnOptions): void {
 }
 
 /**
- * A process started with `runsc exec`. Its stdio are the runsc process's pipes, so backpressure is
- * the kernel's: a reader that stops reading fills the pipe and stalls the writer in the sandbox.
+ * The exec's OCI process: the sandbox's own (user, capabilities, environment, working directory)
+ * with this argv, extra environment, working directory and terminal. Handed to runsc as a file, so
+ * neither argv nor environment (secrets) shows in the host's process list or in runsc's log.
+ */
+async function processSpec(s: LocalProcessStart): Promise<ProcessSpec> {
+  const config = JSON.parse(await readFile(join(s.sandboxDir, "bundle", "config.json"), "utf8")) as {
+    process: ProcessSpec;
+  };
+  const env = new Map(
+    config.process.env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)] as const),
+  );
+  if (s.options.pty) env.set("TERM", env.get("TERM") ?? "xterm-256color");
+  for (const [k, v] of Object.entries(s.options.env ?? {})) env.set(k, v);
+  return {
+    ...config.process,
+    args: [...s.argv],
+    env: [...env].map(([k, v]) => `${k}=${v}`),
+    cwd: s.options.workdir ?? config.process.cwd,
+    terminal: s.options.pty !== undefined,
+  };
+}
+
+/**
+ * A process started with `runsc exec`. Its stdio are the runsc process's pipes, which gVisor hands
+ * to the process inside, so backpressure is the kernel's: a reader that stops reading fills the
+ * pipe and stalls the writer in the sandbox. Nothing is buffered beyond the pipe and one
+ * 64 KiB stream buffer per direction.
  */
 export class LocalProcess implements Process {
   readonly stdout: Readable;
@@ -72,27 +106,29 @@ export class LocalProcess implements Process {
   private constructor(
     readonly pid: number,
     private readonly s: LocalProcessStart,
-    child: ChildProcess,
+    input: Writable,
     streams: { stdout: Readable; stderr: Readable },
-    exited: Promise<number | null>,
+    ended: Promise<{ code: number | null; log: string }>,
     private readonly pty: PtyRelay | undefined,
+    private readonly oomKillsBefore: number,
   ) {
     this.stdout = streams.stdout;
     this.stderr = streams.stderr;
-    const input = pty ? pty.input : child.stdin;
     // A process that exits without reading its stdin closes the pipe under us: not our error.
-    input?.on("error", () => undefined);
+    input.on("error", () => undefined);
     this.stdin = {
       write: async (data) => {
-        if (!input || input.writableEnded || input.destroyed)
+        if (input.writableEnded || input.destroyed)
           throw new ChalkError(Code.FailedPrecondition, "stdin is closed");
         if (!input.write(typeof data === "string" ? Buffer.from(data) : data)) {
           await Promise.race([once(input, "drain"), once(input, "close")]);
         }
       },
       end: async () => {
-        if (!input || input.writableEnded) return;
+        if (input.writableEnded || input.destroyed) return;
+        const done = Promise.race([once(input, "finish"), once(input, "close")]).catch(() => undefined);
         input.end();
+        await done;
       },
     };
     const timer =
@@ -103,10 +139,11 @@ export class LocalProcess implements Process {
             void this.signal("SIGKILL").catch(() => undefined);
           }, s.options.timeoutSecs * 1000);
     this.#exit = (async () => {
-      const code = await exited;
+      const { code, log } = await ended;
       this.#exited = true;
       if (timer) clearTimeout(timer);
-      return this.#interpret(code);
+      this.pty?.close();
+      return this.#interpret(code, log);
     })();
   }
 
@@ -114,37 +151,55 @@ export class LocalProcess implements Process {
   static async start(s: LocalProcessStart): Promise<LocalProcess> {
     validateArgv(s.argv);
     validateSpawnOptions(s.options);
-    const pidFile = join(s.sandboxDir, `exec-${process.pid}-${++counter}.pid`);
-    const cwd = s.options.workdir ?? s.defaultWorkdir;
-    const args = ["exec", `--internal-pid-file=${pidFile}`, `--cwd=${cwd}`];
-    for (const [k, v] of Object.entries(s.options.env ?? {})) args.push(`--env=${k}=${v}`);
+    const base = join(s.sandboxDir, `exec-${process.pid}-${++counter}`);
+    const pidFile = `${base}.pid`;
+    const specFile = `${base}.json`;
+    // runsc's info log for this exec: about twenty lines, the last one the exact wait status.
+    const logFile = `${base}.log`;
+    const [spec, oomKillsBefore] = await Promise.all([processSpec(s), s.oomKills()]);
+    await writeFile(specFile, JSON.stringify(spec), { mode: 0o600 });
+    const args = [
+      `--debug-log=${logFile}`,
+      "exec",
+      `--internal-pid-file=${pidFile}`,
+      `--process=${specFile}`,
+      s.sandboxId,
+    ];
     let pty: PtyRelay | undefined;
     let child: ChildProcess;
-    if (s.options.pty) {
-      pty = await PtyRelay.create(s.sandboxDir, s.options.pty, {
-        argv: s.argv,
-        env: s.options.env ?? {},
-        cwd,
-      });
-      child = pty.spawn(s.ctx, [
-        "exec",
-        `--internal-pid-file=${pidFile}`,
-        `--process=${pty.processFile}`,
-        s.sandboxId,
-      ]);
-    } else {
-      child = spawnRunsc(s.ctx, [...args, s.sandboxId, ...s.argv], { stdio: ["pipe", "pipe", "pipe"] });
+    let streams: { stdout: Readable; stderr: Readable };
+    let input: Writable;
+    try {
+      if (s.options.pty) {
+        pty = new PtyRelay(s.options.pty);
+        child = pty.spawn(s.ctx, args);
+        streams = { stdout: pty.output, stderr: pty.emptyStderr };
+        input = pty.input;
+      } else {
+        child = spawnRunsc(s.ctx, args, { stdio: ["pipe", "pipe", "pipe"] });
+        // Listen at once: Node discards the output of a child nobody listens to when it exits.
+        streams = { stdout: keep(child.stdout as Readable), stderr: keep(child.stderr as Readable) };
+        input = child.stdin as Writable;
+      }
+    } catch (err) {
+      await rm(specFile, { force: true });
+      throw ChalkError.from(err, Code.Internal);
     }
-    const streams = pty
-      ? { stdout: pty.output, stderr: pty.emptyStderr }
-      : { stdout: keep(child.stdout as Readable), stderr: keep(child.stderr as Readable) };
     // Listen for the exit at once: a short process may end before its pid file is read.
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) => {
+      child.once("error", () => resolve(null));
+      child.once("exit", (code) => resolve(code));
+    });
+    const ended = exited.then(async (code) => {
+      const log = await readFile(logFile, "utf8").catch(() => "");
+      await rm(logFile, { force: true });
+      return { code, log };
+    });
     try {
       const pid = await waitForPid(pidFile, exited);
       if (pid === undefined) {
-        // runsc failed before the process started: what it said is on stderr.
-        const stderr = await drain(pty ? streams.stdout : streams.stderr);
+        // runsc failed before the process started: what it said is on stderr (the terminal with a PTY).
+        const [stderr] = await Promise.all([drain(pty ? streams.stdout : streams.stderr), ended]);
         pty?.close();
         if (await s.sandboxGone()) {
           throw new ChalkError(
@@ -154,35 +209,40 @@ export class LocalProcess implements Process {
         }
         throw runscError(`exec ${JSON.stringify(s.argv[0])}`, stderr);
       }
-      return new LocalProcess(pid, s, child, streams, exited, pty);
+      return new LocalProcess(pid, s, input, streams, ended, pty, oomKillsBefore);
     } finally {
-      await rm(pidFile, { force: true });
+      await Promise.all([rm(pidFile, { force: true }), rm(specFile, { force: true })]);
     }
   }
 
-  async #interpret(code: number | null): Promise<ProcessExit> {
-    this.pty?.close();
-    // runsc exec exits 128+N when a signal ended the process, and 128 when the sandbox itself died.
-    if (code === 128 || code === null) {
-      if (await this.s.sandboxGone()) {
-        const oom = await this.s.oomKilled();
-        return { exitCode: null, signal: "SIGKILL", timedOut: this.#timedOut, oomKilled: oom };
+  async #interpret(code: number | null, log: string): Promise<ProcessExit> {
+    const timedOut = this.#timedOut;
+    let status: WaitStatus | undefined = waitStatusFromLog(log);
+    if (!status) {
+      // runsc lost the process: the sandbox died under it (stopped, or killed for its memory).
+      if (code === null || code >= 128) {
+        if (await this.s.sandboxGone()) {
+          return { exitCode: null, signal: "SIGKILL", timedOut, oomKilled: await this.#oomKilled() };
+        }
       }
+      status =
+        code === null ? { exitCode: null, signal: "SIGKILL" } : waitStatusFromExitCode(code, this.#sent);
     }
-    if (code !== null && code > 128 && code < 128 + 65) {
-      const sig = code - 128;
-      // Only signals known to have ended it are reported as signals; `exit 137` stays an exit code.
-      if (this.#sent.has(sig) || this.#timedOut) {
-        return { exitCode: null, signal: signalName(sig), timedOut: this.#timedOut, oomKilled: false };
-      }
-    }
-    return { exitCode: code ?? 128, signal: null, timedOut: this.#timedOut, oomKilled: false };
+    const oomKilled = status.signal === "SIGKILL" && !timedOut && (await this.#oomKilled());
+    return { ...status, timedOut, oomKilled };
+  }
+
+  /** Whether the OOM killer struck in the sandbox while this process ran. */
+  async #oomKilled(): Promise<boolean> {
+    return (await this.s.oomKills()) > this.oomKillsBefore;
   }
 
   /**
-   * Sends a signal to the process's group: runsc starts each exec as the leader of its own session
-   * and process group, so `kill -N -pid` from a helper inside reaches its children too. Root
-   * filesystems without a shell get the signal on the process alone (`runsc kill --pid`).
+   * Sends a signal to the process's group. runsc starts each exec as the leader of its own session
+   * and process group (pgid = pid) and can signal only single processes (`runsc kill --pid`), so a
+   * helper `kill -N -PGID` runs inside the sandbox and the signal reaches the children too. In a
+   * root filesystem without `/bin/sh` the signal goes to the process alone. Signalling a process
+   * that has ended does nothing.
    */
   async signal(signal: SignalLike): Promise<void> {
     const n = signalNumber(signal);
@@ -191,11 +251,21 @@ export class LocalProcess implements Process {
     try {
       // dash's kill takes no "--": `kill -N -PGID` names the group.
       await runsc(this.s.ctx, ["exec", this.s.sandboxId, "/bin/sh", "-c", `kill -${n} -${this.pid}`]);
-    } catch {
-      await runsc(this.s.ctx, ["kill", `--pid=${this.pid}`, this.s.sandboxId, String(n)]).catch((err) => {
-        if (!this.#exited) throw err;
-      });
+      return;
+    } catch (err) {
+      if (await this.#endedSoon()) return;
+      // A shell that ran but found no such group: the process ended meanwhile.
+      if (/no such process/i.test(ChalkError.from(err).message)) return;
     }
+    await runsc(this.s.ctx, ["kill", `--pid=${this.pid}`, this.s.sandboxId, String(n)]).catch(async (err) => {
+      if (!(await this.#endedSoon())) throw err;
+    });
+  }
+
+  /** Whether the process has ended or ends within a moment (a signal raced with its exit). */
+  async #endedSoon(): Promise<boolean> {
+    await Promise.race([this.#exit, sleep(200)]);
+    return this.#exited;
   }
 
   async resize(cols: number, rows: number): Promise<void> {
@@ -214,21 +284,24 @@ export class LocalProcess implements Process {
   }
 }
 
+/**
+ * Polls for the pid file runsc writes once the process runs (every 2 ms: runsc offers no other
+ * signal of the start). Undefined when runsc exited without writing it (the exec failed).
+ */
 async function waitForPid(pidFile: string, exit: Promise<unknown>): Promise<number | undefined> {
   let exited = false;
   void exit.then(() => {
     exited = true;
   });
-  for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
-    const text = await readFile(pidFile, "utf8").catch(() => "");
-    const pid = Number.parseInt(text, 10);
+  for (let waited = 0; ; waited += 2) {
+    const pid = Number.parseInt(await readFile(pidFile, "utf8").catch(() => ""), 10);
     if (pid > 0) return pid;
     if (exited) {
       // The pid file may have been written just before the exit.
       const last = Number.parseInt(await readFile(pidFile, "utf8").catch(() => ""), 10);
       return last > 0 ? last : undefined;
     }
-    await sleep(delay);
+    await sleep(waited < 1000 ? 2 : 20);
   }
 }
 

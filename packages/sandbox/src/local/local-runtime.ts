@@ -1,30 +1,25 @@
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ChalkError, Code, notFound, parseCpu, parseMemory } from "@chalk/core";
-import { execBuffered } from "../exec.js";
-import { signalNumber } from "../signals.js";
-import type {
-  ExecOptions,
-  ExecResult,
-  Process,
-  ProcessExit,
-  Sandbox,
-  SandboxCreateOptions,
-  SandboxInfo,
-  SandboxRuntime,
-  SandboxState,
-  SandboxStopOptions,
-  SignalLike,
-  SpawnOptions,
-} from "../types.js";
+import type { ProcessExit, Sandbox, SandboxCreateOptions, SandboxInfo, SandboxRuntime } from "../types.js";
 import { writeBundle } from "./bundle.js";
-import { LocalProcess } from "./local-process.js";
-import { type SandboxNetwork, sandboxResolvConf, setupNetwork, teardownNetwork } from "./network.js";
-import { findRunsc, type RunscContext, runsc, runscArgv, runscError } from "./runsc.js";
+import { oomKills, prepareMemoryCgroup, removeCgroups, sandboxCgroupPath } from "./cgroups.js";
+import { LocalSandbox } from "./local-sandbox.js";
+import {
+  reserveNetwork,
+  type SandboxNetwork,
+  sandboxResolvConf,
+  setupNetwork,
+  teardownNetwork,
+} from "./network.js";
+import { mountOverlay, unmountOverlay } from "./overlay.js";
+import { findRunsc, type RunscContext, runsc, runscArgv, runscError, runscLogErrors } from "./runsc.js";
 import { validateCreateOptions } from "./validate.js";
+import { waitStatusFromExitCode, waitStatusFromLog } from "./wait-status.js";
 
 /** Options for {@link LocalRuntime}. */
 export interface LocalRuntimeOptions {
@@ -42,14 +37,14 @@ export interface LocalRuntimeOptions {
 export interface LocalSandboxCreateOptions extends SandboxCreateOptions {
   /**
    * A directory, owned by the caller, to use as the sandbox's writable overlay layer. It is kept
-   * after `stop()` (with overlayfs whiteouts for deletions), so an image builder can turn it into a
-   * layer. Default: a layer inside the sandbox's state, deleted with it.
+   * after `stop()` (deletions in it are plain overlayfs whiteouts), so an image builder can turn it
+   * into a layer. Default: a layer inside the sandbox's state, deleted with it.
    */
   writableLayerDir?: string;
 }
 
-/** What the runtime records about a sandbox, in `<stateDir>/sandboxes/<id>/meta.json`. */
-interface SandboxMeta {
+/** @internal What the runtime records about a sandbox, in `<stateDir>/sandboxes/<id>/meta.json`. */
+export interface SandboxMeta {
   id: string;
   createdAt: string;
   labels: Record<string, string>;
@@ -65,20 +60,10 @@ interface SandboxMeta {
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) =>
-    execFile(cmd, args, (err, _out, stderr) =>
-      err
-        ? reject(new ChalkError(Code.Internal, `${cmd}: ${stderr.trim() || err.message}`, { cause: err }))
-        : resolve(),
-    ),
-  );
-}
-
 /**
- * Runs gVisor sandboxes in this process's host, with no server: each sandbox is a `runsc`
- * instance over an overlayfs of its root filesystem layers, with cgroup limits and, on request,
- * its own network namespace. State is kept on disk, so a new process reattaches with
+ * Runs gVisor sandboxes on this machine, with no server: each sandbox is a `runsc` instance over an
+ * overlayfs of its root filesystem layers, with cgroup limits and, on request, its own network
+ * namespace. State is kept on disk, so a new process lists the sandboxes and reattaches with
  * {@link LocalRuntime.get}. Needs root and runsc.
  *
  * @example
@@ -95,13 +80,15 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
   readonly stateDir: string;
   readonly #runscPath: string | undefined;
   #binary: string | undefined;
+  /** Exit statuses of init processes whose sandboxes this process deleted, for late waiters. */
+  readonly #finalExits = new Map<string, ProcessExit>();
 
   constructor(options: LocalRuntimeOptions = {}) {
     this.stateDir = options.stateDir ?? "/var/lib/chalk/sandbox";
     this.#runscPath = options.runscPath;
   }
 
-  /** @internal The runsc context of a sandbox. */
+  /** @internal The runsc context of a sandbox: the same global flags for every call. */
   runscContext(network: "none" | "host", netns?: string): RunscContext {
     this.#binary ??= findRunsc(this.#runscPath);
     const ctx: RunscContext = { binary: this.#binary, root: join(this.stateDir, "runsc"), network };
@@ -114,11 +101,12 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
     return join(this.stateDir, "sandboxes", id);
   }
 
+  /**
+   * Creates and starts a sandbox. Everything is checked first (shapes, resource strings, that
+   * each layer exists, that runsc is installed); a failure midway undoes what was made.
+   */
   async create(options: LocalSandboxCreateOptions): Promise<Sandbox> {
     const v = await validateCreateOptions(options);
-    const network = v.network ? "host" : "none";
-    this.runscContext(network); // fails with the install hint, before any work, when runsc is missing
-    const id = v.id ?? `sb-${randomBytes(6).toString("hex")}`;
     if (v.id !== undefined && !ID_PATTERN.test(v.id)) {
       throw new ChalkError(
         Code.InvalidArgument,
@@ -128,6 +116,10 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
         },
       );
     }
+    const args = v.command ?? idleCommand(v.rootfs);
+    const network = v.network ? "host" : "none";
+    this.runscContext(network); // fails with the install hint, before any work, when runsc is missing
+    const id = v.id ?? `sb-${randomBytes(6).toString("hex")}`;
     const dir = this.sandboxDir(id);
     // Bundles and runsc's state carry the sandbox's environment, secrets included: root only.
     await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
@@ -159,44 +151,37 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
       resources: { cpu: v.cpu, memory: v.memory, pids: v.pids },
     };
     try {
+      // Recorded before anything is made, so that stop() (from any process) finds all of it.
+      if (v.network) meta.net = await reserveNetwork(randomBytes(4).toString("hex"), id);
+      await this.#writeMeta(meta);
       await Promise.all([
         mkdir(upper, { recursive: true }),
         mkdir(meta.work, { recursive: true }),
         mkdir(meta.merged),
       ]);
-      const lower = [...v.rootfs].reverse().join(":");
-      await run("mount", [
-        "-t",
-        "overlay",
-        "overlay",
-        "-o",
-        `lowerdir=${lower},upperdir=${upper},workdir=${meta.work}`,
-        meta.merged,
-      ]);
-      await this.#writeMeta(meta);
-
+      await mountOverlay({ layers: v.rootfs, upper, work: meta.work, merged: meta.merged });
       const mounts = v.mounts.map((m) => ({ ...m }));
-      if (v.network) {
-        meta.net = await setupNetwork(randomBytes(4).toString("hex"), id);
-        await this.#writeMeta(meta);
+      if (meta.net) {
+        await setupNetwork(meta.net, id);
         const resolv = join(dir, "resolv.conf");
         await writeFile(resolv, await sandboxResolvConf());
         mounts.push({ source: resolv, target: "/etc/resolv.conf", readOnly: true });
       }
-      await prepareCgroup(id, v.memory === undefined ? undefined : parseMemory(v.memory));
+      const memoryBytes = v.memory === undefined ? undefined : parseMemory(v.memory);
+      await prepareMemoryCgroup(id, memoryBytes);
       const bundle = join(dir, "bundle");
       await mkdir(bundle);
       await writeBundle(bundle, {
         id,
         rootfs: meta.merged,
-        args: v.command ?? idleCommand(v.rootfs),
+        args,
         env: v.env,
         workdir: v.workdir,
         cpuMillis: v.cpu === undefined ? undefined : parseCpu(v.cpu),
-        memoryBytes: v.memory === undefined ? undefined : parseMemory(v.memory),
+        memoryBytes,
         pids: v.pids,
         mounts,
-        cgroupsPath: `/chalk/${id}/sandbox`,
+        cgroupsPath: sandboxCgroupPath(id),
       });
       // The init process's stdout and stderr go straight from the sandbox to the log file.
       const log = await open(v.logPath ?? "/dev/null", "a");
@@ -206,17 +191,19 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
         await log.close();
       }
     } catch (err) {
-      await this.#destroy(meta).catch(() => undefined);
+      await this.destroy(meta).catch(() => undefined);
       throw err;
     }
     return new LocalSandbox(this, id);
   }
 
+  /** Reattaches to a sandbox by id (not_found when this state directory has none). */
   async get(id: string): Promise<Sandbox> {
     await this.readMeta(id);
     return new LocalSandbox(this, id);
   }
 
+  /** Lists the sandboxes of this state directory, oldest first, optionally only those with all `labels`. */
   async list(options: { labels?: Record<string, string> } = {}): Promise<SandboxInfo[]> {
     const ids = await readdir(join(this.stateDir, "sandboxes")).catch(() => [] as string[]);
     const infos: SandboxInfo[] = [];
@@ -243,33 +230,60 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
 
   async #writeMeta(meta: SandboxMeta): Promise<void> {
     const file = join(this.sandboxDir(meta.id), "meta.json");
-    await writeFile(`${file}.tmp`, JSON.stringify(meta));
+    await writeFile(`${file}.tmp`, JSON.stringify(meta), { mode: 0o600 });
     await rename(`${file}.tmp`, file);
   }
 
-  /** @internal Deletes the sandbox and everything made for it; safe after a partial create. */
-  async destroy(id: string): Promise<void> {
-    await this.#destroy(await this.readMeta(id));
+  /**
+   * @internal How the init process ended, once it has: the exact wait status from `runsc run`'s
+   * log, and whether the kernel's OOM killer struck the sandbox. Undefined while it runs.
+   */
+  async initExit(id: string): Promise<ProcessExit | undefined> {
+    const dir = this.sandboxDir(id);
+    const code = await readFile(join(dir, "exit.code"), "utf8").catch(() => undefined);
+    if (code === undefined) return undefined;
+    const log = await readFile(join(dir, "init.log"), "utf8").catch(() => "");
+    const status = waitStatusFromLog(log) ?? waitStatusFromExitCode(Number.parseInt(code, 10), new Set());
+    const oomKilled = status.signal === "SIGKILL" && (await oomKills(id)) > 0;
+    return { ...status, timedOut: false, oomKilled };
   }
 
-  async #destroy(meta: SandboxMeta): Promise<void> {
+  /** @internal The init exit of a sandbox this process deleted. */
+  finalExit(id: string): ProcessExit | undefined {
+    return this.#finalExits.get(id);
+  }
+
+  /**
+   * @internal Deletes the sandbox and everything made for it: runsc's sandbox, the root
+   * filesystem mount, the writable layer (unless the caller owns it), network, cgroups, state.
+   * Safe after a partial create and when the sandbox already died.
+   */
+  async destroy(meta: SandboxMeta): Promise<void> {
+    const dir = this.sandboxDir(meta.id);
     const ctx = this.runscContext(meta.network, meta.net?.netns);
     await runsc(ctx, ["delete", "--force", meta.id]).catch(() => undefined);
-    if (existsSync(meta.merged))
-      await run("umount", [meta.merged]).catch(() => run("umount", ["-l", meta.merged]));
+    // The shell that ran `runsc run` writes the init's status when runsc returns: wait for it, so
+    // that nothing writes into the directory while it goes, and keep the status for late waiters.
+    if (existsSync(join(dir, "runsc.log"))) {
+      for (let i = 0; i < 250 && !existsSync(join(dir, "exit.code")); i++) await sleep(20);
+      const exit = await this.initExit(meta.id);
+      if (exit) this.#finalExits.set(meta.id, exit);
+    }
+    if (existsSync(meta.merged)) await unmountOverlay(meta.merged);
     if (meta.net) await teardownNetwork(meta.net, meta.id);
     await removeCgroups(meta.id);
     await rm(meta.work, { recursive: true, force: true });
     if (meta.ownsUpper) await rm(meta.upper, { recursive: true, force: true });
-    await rm(this.sandboxDir(meta.id), { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 
 /**
  * Starts the sandbox with a foreground `runsc run` under a detached shell, which outlives this
- * process and writes runsc's exit status (the init process's) to `exit.code` when the sandbox ends:
- * runsc keeps no exit status once a sandbox has stopped. Resolves once runsc reports the sandbox
- * started (its pid file), or fails with what runsc logged.
+ * process and writes runsc's exit code to `exit.code` when the init process ends (runsc keeps no
+ * status once a sandbox has stopped); `runsc run`'s own info log (`init.log`, only that command's)
+ * holds the exact wait status. Resolves once runsc reports the sandbox started (its pid file), or
+ * fails with what runsc logged.
  */
 async function startSandbox(
   ctx: RunscContext,
@@ -284,6 +298,8 @@ async function startSandbox(
   const command = runscArgv(ctx, [
     `--log=${runscLog}`,
     "--log-format=json",
+    `--debug-log=${join(dir, "init.log")}`,
+    "--debug-command=run",
     "run",
     `--bundle=${bundle}`,
     `--pid-file=${pidFile}`,
@@ -300,181 +316,26 @@ async function startSandbox(
     { detached: true, stdio: ["ignore", logFd, logFd], env: { ...process.env, EXIT_FILE: exitFile } },
   );
   wrapper.unref();
-  for (let delay = 2; ; delay = Math.min(delay * 2, 25)) {
+  for (let delay = 2; ; delay = Math.min(delay * 2, 10)) {
     if ((await readFile(pidFile, "utf8").catch(() => "")).trim() !== "") return;
     if (existsSync(exitFile)) {
-      const messages = (await readFile(runscLog, "utf8").catch(() => ""))
-        .split("\n")
-        .map((l) => {
-          try {
-            return JSON.parse(l) as { msg?: string; level?: string };
-          } catch {
-            return undefined;
-          }
-        })
-        .filter((m) => m?.level === "error" || m?.level === "warning")
-        .map((m) => m?.msg ?? "")
-        .join("\n");
+      const messages = runscLogErrors(await readFile(runscLog, "utf8").catch(() => ""));
       throw runscError("runsc run", messages || "the sandbox ended while starting");
     }
-    await new Promise((r) => setTimeout(r, delay));
+    await sleep(delay);
   }
 }
 
 /** The idle init process: a shell loop that reaps orphans, or `sleep infinity`. */
 function idleCommand(layers: readonly string[]): string[] {
   const has = (p: string) => layers.some((l) => existsSync(join(l, p)));
-  const sleep = has("bin/sleep") || has("usr/bin/sleep");
-  if (has("bin/sh") && sleep)
+  const sleepPresent = has("bin/sleep") || has("usr/bin/sleep");
+  if (has("bin/sh") && sleepPresent)
     return ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"];
-  if (sleep) return ["sleep", "infinity"];
+  if (sleepPresent) return ["sleep", "infinity"];
   throw new ChalkError(
     Code.InvalidArgument,
     "command: the root filesystem has neither /bin/sh nor sleep to idle with; give the sandbox a command",
     { field: "command" },
   );
-}
-
-const CGROUP_ROOT = "/sys/fs/cgroup";
-
-/**
- * Creates the sandbox's own parent memory cgroup (`/chalk/<id>`; runsc puts the sandbox in
- * `/chalk/<id>/sandbox`). runsc removes its cgroup the moment the sandbox dies, taking its OOM count
- * with it; the parent outlives it. Its limit is one page below the sandbox's, so an overuse is the
- * parent's OOM and is counted where it can still be read. The sandbox still sees the exact limit.
- */
-async function prepareCgroup(id: string, memoryBytes: number | undefined): Promise<void> {
-  const dir = join(CGROUP_ROOT, "memory", "chalk", id);
-  await mkdir(dir, { recursive: true });
-  if (memoryBytes !== undefined)
-    await writeFile(join(dir, "memory.limit_in_bytes"), String(memoryBytes - 4096));
-}
-
-/** Removes the cgroups runsc and {@link prepareCgroup} left for a sandbox, in every controller. */
-async function removeCgroups(id: string): Promise<void> {
-  const controllers = await readdir(CGROUP_ROOT).catch(() => [] as string[]);
-  for (const c of controllers) {
-    const parent = join(CGROUP_ROOT, c, "chalk", id);
-    for (const d of [join(parent, "sandbox"), parent]) await rmdir(d).catch(() => undefined);
-  }
-}
-
-/**
- * Whether the sandbox's memory limit was hit. cgroup v1 counts OOM kills on the killed task's own
- * cgroup, which runsc deletes with the sandbox, so this reads the parent's failed-charge count:
- * gVisor's memory is shared memory that cannot be reclaimed without swap, so failed charges at the
- * limit end in the OOM kill of the sentry. Callers ask only once the sandbox died by SIGKILL.
- */
-async function memoryLimitHit(id: string): Promise<boolean> {
-  const failcnt = await readFile(join(CGROUP_ROOT, "memory", "chalk", id, "memory.failcnt"), "utf8").catch(
-    () => "0",
-  );
-  return Number(failcnt.trim()) > 0;
-}
-
-class LocalSandbox implements Sandbox {
-  constructor(
-    readonly runtime: LocalRuntime,
-    readonly id: string,
-  ) {}
-
-  async #context(): Promise<{ meta: SandboxMeta; ctx: RunscContext }> {
-    const meta = await this.runtime.readMeta(this.id);
-    return { meta, ctx: this.runtime.runscContext(meta.network, meta.net?.netns) };
-  }
-
-  async #state(ctx: RunscContext): Promise<{ state: SandboxState; pid: number | undefined }> {
-    try {
-      const s = JSON.parse(await runsc(ctx, ["state", this.id])) as { status: string; pid: number };
-      const state: SandboxState =
-        s.status === "running" ? "running" : s.status === "created" ? "created" : "stopped";
-      return { state, pid: state === "running" && s.pid > 0 ? s.pid : undefined };
-    } catch {
-      return { state: "stopped", pid: undefined };
-    }
-  }
-
-  async info(): Promise<SandboxInfo> {
-    const { meta, ctx } = await this.#context();
-    const { state, pid } = await this.#state(ctx);
-    return {
-      id: this.id,
-      state,
-      createdAt: new Date(meta.createdAt),
-      labels: meta.labels,
-      address: meta.net?.address,
-      hostPid: pid,
-      resources: meta.resources,
-    };
-  }
-
-  async spawn(argv: readonly string[], options: SpawnOptions = {}): Promise<Process> {
-    const { meta, ctx } = await this.#context();
-    return LocalProcess.start({
-      ctx,
-      sandboxId: this.id,
-      sandboxDir: this.runtime.sandboxDir(this.id),
-      defaultWorkdir: meta.workdir,
-      argv,
-      options,
-      sandboxGone: async () => (await this.#state(ctx)).state !== "running",
-      oomKilled: () => memoryLimitHit(this.id),
-    });
-  }
-
-  exec(...args: [...argv: string[], options: ExecOptions] | string[]): Promise<ExecResult> {
-    return execBuffered(this, args);
-  }
-
-  async signal(signal: SignalLike): Promise<void> {
-    const n = signalNumber(signal);
-    const { ctx } = await this.#context();
-    await runsc(ctx, ["kill", "--all", this.id, String(n)]);
-  }
-
-  async wait(): Promise<ProcessExit> {
-    await this.runtime.readMeta(this.id);
-    // The shell that started the sandbox writes runsc's exit status when the init process ends.
-    const file = join(this.runtime.sandboxDir(this.id), "exit.code");
-    let status: number | undefined;
-    while (status === undefined) {
-      const t = await readFile(file, "utf8").catch(() => undefined);
-      if (t !== undefined) status = Number.parseInt(t, 10);
-      else if (!existsSync(this.runtime.sandboxDir(this.id))) throw notFound("sandbox", this.id);
-      else await new Promise((r) => setTimeout(r, 100));
-    }
-    const oom = (status === 137 || status === 128) && (await memoryLimitHit(this.id));
-    if (oom) return { exitCode: null, signal: "SIGKILL", timedOut: false, oomKilled: true };
-    return { exitCode: status, signal: null, timedOut: false, oomKilled: false };
-  }
-
-  async stop(options: SandboxStopOptions = {}): Promise<void> {
-    const grace = options.gracePeriodSeconds ?? 0;
-    if (!(grace >= 0 && grace <= 86_400)) {
-      throw new ChalkError(Code.InvalidArgument, `gracePeriodSeconds: ${grace}; accepted: 0 to 86400`, {
-        field: "gracePeriodSeconds",
-      });
-    }
-    const { ctx } = await this.#context();
-    if (grace > 0 && (await this.#state(ctx)).state === "running") {
-      await runsc(ctx, ["kill", "--all", this.id, "15"]).catch(() => undefined);
-      const deadline = Date.now() + grace * 1000;
-      while (Date.now() < deadline && (await this.#state(ctx)).state === "running") {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    await runsc(ctx, ["kill", "--all", this.id, "9"]).catch(() => undefined);
-    await this.runtime.destroy(this.id);
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop().catch((err) => {
-      if (ChalkError.from(err).code !== Code.NotFound) throw err;
-    });
-  }
-}
-
-/** @internal Exposed for tests: whether a path is a directory. */
-export async function isDirectory(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
 }

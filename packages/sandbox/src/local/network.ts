@@ -1,5 +1,6 @@
-import { execFile } from "node:child_process";
-import { mkdir, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ChalkError, Code } from "@chalk/core";
 
@@ -10,8 +11,21 @@ import { ChalkError, Code } from "@chalk/core";
 export const SANDBOX_SUBNET = "10.213.0.0/16";
 const SLOTS = 16_384;
 
-/** Allocations are machine-wide (any runtime, any state dir): one directory per taken /30. */
-const ALLOC_DIR = "/run/chalk-net";
+/**
+ * Machine-wide network state (any runtime, any state dir, any process): one directory per taken
+ * /30, the lock that orders changes to it and to the iptables chains, and the forwarding setting
+ * found before the first sandbox network.
+ */
+const NET_DIR = "/run/chalk-net";
+const LOCK_FILE = join(NET_DIR, "lock");
+const FORWARD_ORIG = join(NET_DIR, "ip_forward.orig");
+
+/** The iptables chains that hold every sandbox's rules; the built-in chains only jump to them. */
+const CHAINS = [
+  { table: "filter", chain: "CHALK-FWD", from: "FORWARD" },
+  { table: "filter", chain: "CHALK-IN", from: "INPUT" },
+  { table: "nat", chain: "CHALK-POST", from: "POSTROUTING" },
+] as const;
 
 /** One sandbox's network: its namespace, veth pair and addresses. */
 export interface SandboxNetwork {
@@ -19,6 +33,8 @@ export interface SandboxNetwork {
   netns: string;
   /** Host end of the veth pair. */
   hostIf: string;
+  /** Sandbox end of the veth pair before it moves into the namespace (renamed `eth0` there). */
+  peerIf: string;
   /** Address of the host end (the sandbox's gateway). */
   gateway: string;
   /** The sandbox's address, reachable from the host. */
@@ -41,6 +57,30 @@ function sh(cmd: string, args: string[]): Promise<string> {
   );
 }
 
+const iptables = (table: string, ...args: string[]) => sh("iptables", ["-w", "-t", table, ...args]);
+
+/**
+ * Runs `fn` holding the machine-wide network lock (`flock(1)` on {@link LOCK_FILE}, held by a
+ * child process, so a crash of this process releases it).
+ */
+async function withNetworkLock<T>(fn: () => Promise<T>): Promise<T> {
+  await mkdir(NET_DIR, { recursive: true });
+  const holder = spawn("flock", [LOCK_FILE, "sh", "-c", "echo locked; read _"], {
+    stdio: ["pipe", "pipe", "ignore"],
+  });
+  const exited = once(holder, "exit");
+  const [locked] = await Promise.race([once(holder.stdout, "data"), exited]);
+  if (!Buffer.isBuffer(locked)) {
+    throw new ChalkError(Code.Unavailable, "could not take the sandbox network lock (flock)");
+  }
+  try {
+    return await fn();
+  } finally {
+    holder.stdin.end();
+    await exited;
+  }
+}
+
 function slotAddresses(slot: number): { gateway: string; address: string } {
   const base = slot * 4;
   const third = Math.floor(base / 256);
@@ -48,122 +88,145 @@ function slotAddresses(slot: number): { gateway: string; address: string } {
   return { gateway: `10.213.${third}.${fourth + 1}`, address: `10.213.${third}.${fourth + 2}` };
 }
 
-/** The iptables rules of one sandbox, each tagged with a comment naming it. */
-function rules(n: SandboxNetwork, tag: string): { table: string; chain: string; spec: string[] }[] {
-  const c = ["-m", "comment", "--comment", tag];
+/** The iptables rules of one sandbox, in order, each tagged with a comment naming it. */
+export function sandboxRules(
+  n: SandboxNetwork,
+  sandboxId: string,
+): { table: string; chain: string; spec: string[] }[] {
+  const tag = ["-m", "comment", "--comment", `chalk:${sandboxId}`];
+  const established = ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED"];
   return [
-    // Outbound traffic leaves through the host's address.
+    // Never to another sandbox.
+    {
+      table: "filter",
+      chain: "CHALK-FWD",
+      spec: ["-i", n.hostIf, "-d", SANDBOX_SUBNET, ...tag, "-j", "DROP"],
+    },
+    // Out to the world, and the replies back.
+    { table: "filter", chain: "CHALK-FWD", spec: ["-i", n.hostIf, ...tag, "-j", "ACCEPT"] },
+    { table: "filter", chain: "CHALK-FWD", spec: ["-o", n.hostIf, ...established, ...tag, "-j", "ACCEPT"] },
+    // Nothing routed through this host opens a connection to the sandbox (the host itself may).
+    { table: "filter", chain: "CHALK-FWD", spec: ["-o", n.hostIf, ...tag, "-j", "DROP"] },
+    // Replies to the host's own connections pass; connections to the host's services do not.
+    { table: "filter", chain: "CHALK-IN", spec: ["-i", n.hostIf, ...established, ...tag, "-j", "ACCEPT"] },
+    { table: "filter", chain: "CHALK-IN", spec: ["-i", n.hostIf, ...tag, "-j", "DROP"] },
+    // Outbound traffic leaves with the host's address.
     {
       table: "nat",
-      chain: "POSTROUTING",
-      spec: ["-s", `${n.address}/32`, "!", "-d", SANDBOX_SUBNET, ...c, "-j", "MASQUERADE"],
+      chain: "CHALK-POST",
+      spec: ["-s", `${n.address}/32`, "!", "-d", SANDBOX_SUBNET, ...tag, "-j", "MASQUERADE"],
     },
-    // Sandboxes never reach each other.
-    { table: "filter", chain: "FORWARD", spec: ["-i", n.hostIf, "-d", SANDBOX_SUBNET, ...c, "-j", "DROP"] },
-    { table: "filter", chain: "FORWARD", spec: ["-i", n.hostIf, ...c, "-j", "ACCEPT"] },
-    {
-      table: "filter",
-      chain: "FORWARD",
-      spec: ["-o", n.hostIf, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", ...c, "-j", "ACCEPT"],
-    },
-    // The sandbox cannot open connections to the host's own services; replies to the host pass.
-    {
-      table: "filter",
-      chain: "INPUT",
-      spec: ["-i", n.hostIf, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", ...c, "-j", "ACCEPT"],
-    },
-    { table: "filter", chain: "INPUT", spec: ["-i", n.hostIf, ...c, "-j", "DROP"] },
   ];
 }
 
-async function allocateSlot(owner: string): Promise<number> {
-  await mkdir(ALLOC_DIR, { recursive: true });
+/** Creates the chains and the jumps to them if missing (under the lock, so exactly once). */
+async function ensureChains(): Promise<void> {
+  for (const c of CHAINS) {
+    await iptables(c.table, "-N", c.chain).catch(() => undefined);
+    const present = await iptables(c.table, "-C", c.from, "-j", c.chain).then(
+      () => true,
+      () => false,
+    );
+    if (!present) await iptables(c.table, "-I", c.from, "1", "-j", c.chain);
+  }
+}
+
+/** Removes the jumps and the chains (under the lock, once no sandbox network is left). */
+async function removeChains(): Promise<void> {
+  for (const c of CHAINS) {
+    while (
+      await iptables(c.table, "-D", c.from, "-j", c.chain).then(
+        () => true,
+        () => false,
+      )
+    ) {}
+    await iptables(c.table, "-F", c.chain).catch(() => undefined);
+    await iptables(c.table, "-X", c.chain).catch(() => undefined);
+  }
+}
+
+async function takenSlots(): Promise<number> {
+  return (await readdir(NET_DIR).catch(() => [] as string[])).filter((e) => /^\d+$/.test(e)).length;
+}
+
+/**
+ * Reserves a /30 and names the namespace and links for a sandbox's network (`key`: a short unique
+ * string). Nothing exists on the host yet but the reservation; {@link setupNetwork} makes the rest.
+ */
+export async function reserveNetwork(key: string, sandboxId: string): Promise<SandboxNetwork> {
+  await mkdir(NET_DIR, { recursive: true });
   const start = Math.floor(Math.random() * SLOTS);
   for (let i = 0; i < SLOTS; i++) {
     const slot = (start + i) % SLOTS;
     try {
-      await mkdir(join(ALLOC_DIR, String(slot)));
-      await writeFile(join(ALLOC_DIR, String(slot), "owner"), owner);
-      return slot;
+      await mkdir(join(NET_DIR, String(slot)));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw ChalkError.from(err);
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") continue;
+      throw ChalkError.from(err);
     }
+    await writeFile(join(NET_DIR, String(slot), "owner"), sandboxId);
+    return {
+      netns: `chalk-${key}`,
+      hostIf: `chk${key}`,
+      peerIf: `chk${key}p`,
+      slot,
+      ...slotAddresses(slot),
+    };
   }
   throw new ChalkError(Code.ResourceExhausted, `no free address left in ${SANDBOX_SUBNET}`);
 }
 
-async function enableForwarding(): Promise<void> {
-  const current = (await readFile("/proc/sys/net/ipv4/ip_forward", "utf8")).trim();
-  if (current === "1") return;
-  // Remember that forwarding was off, so the last network to go turns it off again.
-  await writeFile(join(ALLOC_DIR, "ip_forward.orig"), current, { flag: "wx" }).catch(() => undefined);
-  await writeFile("/proc/sys/net/ipv4/ip_forward", "1");
-}
-
-async function restoreForwarding(): Promise<void> {
-  const entries = await readdir(ALLOC_DIR).catch(() => [] as string[]);
-  if (entries.some((e) => /^\d+$/.test(e))) return;
-  const orig = await readFile(join(ALLOC_DIR, "ip_forward.orig"), "utf8").catch(() => undefined);
-  if (orig !== undefined) {
-    await writeFile("/proc/sys/net/ipv4/ip_forward", orig);
-    await rm(join(ALLOC_DIR, "ip_forward.orig"), { force: true });
-  }
-}
-
-/** The names a sandbox's network uses, derived from a short unique key. */
-export function networkNames(key: string): { netns: string; hostIf: string; peerIf: string } {
-  return { netns: `chalk-${key}`, hostIf: `chk${key}`, peerIf: `chk${key}p` };
-}
-
 /**
- * Creates a network namespace with a veth pair into it, an address from {@link SANDBOX_SUBNET},
- * a default route, NAT for outbound traffic, and rules that keep the sandbox from other sandboxes
- * and from the host's services. Undone completely by {@link teardownNetwork}, also halfway.
+ * Makes a reserved network real: a namespace with a veth pair into it, the sandbox's address and
+ * default route, forwarding, NAT for outbound traffic, and the rules that keep the sandbox from
+ * other sandboxes and from the host's services. {@link teardownNetwork} undoes it, also halfway.
  */
-export async function setupNetwork(key: string, sandboxId: string): Promise<SandboxNetwork> {
-  const names = networkNames(key);
-  const slot = await allocateSlot(sandboxId);
-  const n: SandboxNetwork = { netns: names.netns, hostIf: names.hostIf, slot, ...slotAddresses(slot) };
-  try {
-    await sh("ip", ["netns", "add", n.netns]);
-    await sh("ip", ["link", "add", n.hostIf, "type", "veth", "peer", "name", names.peerIf]);
-    await sh("ip", ["link", "set", names.peerIf, "netns", n.netns]);
-    await sh("ip", ["-n", n.netns, "link", "set", names.peerIf, "name", "eth0"]);
-    await sh("ip", ["-n", n.netns, "addr", "add", `${n.address}/30`, "dev", "eth0"]);
-    await sh("ip", ["-n", n.netns, "link", "set", "eth0", "up"]);
-    await sh("ip", ["-n", n.netns, "link", "set", "lo", "up"]);
-    await sh("ip", ["addr", "add", `${n.gateway}/30`, "dev", n.hostIf]);
-    await sh("ip", ["link", "set", n.hostIf, "up"]);
-    await sh("ip", ["-n", n.netns, "route", "add", "default", "via", n.gateway]);
-    await enableForwarding();
-    // Each rule goes to the top of its chain; inserting the list backwards keeps its order there.
-    for (const r of rules(n, `chalk:${sandboxId}`).reverse()) {
-      await sh("iptables", ["-w", "-t", r.table, "-I", r.chain, "1", ...r.spec]);
+export async function setupNetwork(n: SandboxNetwork, sandboxId: string): Promise<void> {
+  await sh("ip", ["netns", "add", n.netns]);
+  await sh("ip", ["link", "add", n.hostIf, "type", "veth", "peer", "name", n.peerIf]);
+  await sh("ip", ["link", "set", n.peerIf, "netns", n.netns]);
+  await sh("ip", ["-n", n.netns, "link", "set", n.peerIf, "name", "eth0"]);
+  await sh("ip", ["-n", n.netns, "addr", "add", `${n.address}/30`, "dev", "eth0"]);
+  await sh("ip", ["-n", n.netns, "link", "set", "eth0", "up"]);
+  await sh("ip", ["-n", n.netns, "link", "set", "lo", "up"]);
+  await sh("ip", ["addr", "add", `${n.gateway}/30`, "dev", n.hostIf]);
+  await sh("ip", ["link", "set", n.hostIf, "up"]);
+  await sh("ip", ["-n", n.netns, "route", "add", "default", "via", n.gateway]);
+  await withNetworkLock(async () => {
+    await ensureChains();
+    const forward = (await readFile("/proc/sys/net/ipv4/ip_forward", "utf8")).trim();
+    if (forward !== "1") {
+      // Remember that forwarding was off, so the last network to go turns it off again.
+      await writeFile(FORWARD_ORIG, forward, { flag: "wx" }).catch(() => undefined);
+      await writeFile("/proc/sys/net/ipv4/ip_forward", "1");
     }
-    return n;
-  } catch (err) {
-    await teardownNetwork(n, sandboxId);
-    throw err;
-  }
+    for (const r of sandboxRules(n, sandboxId)) await iptables(r.table, "-A", r.chain, ...r.spec);
+  });
 }
 
-/** Removes everything {@link setupNetwork} made; safe to call twice or after a partial setup. */
+/** Removes everything {@link reserveNetwork} and {@link setupNetwork} made; safe to call twice. */
 export async function teardownNetwork(n: SandboxNetwork, sandboxId: string): Promise<void> {
-  for (const r of rules(n, `chalk:${sandboxId}`)) {
-    // Delete every copy of the rule, in case a retried setup added one twice.
-    for (let i = 0; i < 4; i++) {
-      try {
-        await sh("iptables", ["-w", "-t", r.table, "-D", r.chain, ...r.spec]);
-      } catch {
-        break;
-      }
+  await withNetworkLock(async () => {
+    for (const r of sandboxRules(n, sandboxId)) {
+      // Every copy, in case a retried setup added one twice.
+      while (
+        await iptables(r.table, "-D", r.chain, ...r.spec).then(
+          () => true,
+          () => false,
+        )
+      ) {}
     }
-  }
-  await sh("ip", ["link", "del", n.hostIf]).catch(() => undefined);
-  await sh("ip", ["netns", "del", n.netns]).catch(() => undefined);
-  await rm(join(ALLOC_DIR, String(n.slot)), { recursive: true, force: true });
-  await rmdir(join(ALLOC_DIR, String(n.slot))).catch(() => undefined);
-  await restoreForwarding().catch(() => undefined);
+    await sh("ip", ["link", "del", n.hostIf]).catch(() => undefined);
+    await sh("ip", ["netns", "del", n.netns]).catch(() => undefined);
+    await rm(join(NET_DIR, String(n.slot)), { recursive: true, force: true });
+    if ((await takenSlots()) > 0) return;
+    await removeChains();
+    const orig = await readFile(FORWARD_ORIG, "utf8").catch(() => undefined);
+    if (orig !== undefined) {
+      await writeFile("/proc/sys/net/ipv4/ip_forward", orig);
+      await rm(FORWARD_ORIG, { force: true });
+    }
+  });
 }
 
 /** The host's upstream DNS servers as a resolv.conf for sandboxes (loopback resolvers are useless there). */

@@ -1,26 +1,18 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { keep } from "./keep-output.js";
 import { type RunscContext, runscArgv } from "./runsc.js";
 
 const relayScript = fileURLToPath(new URL("./assets/pty-relay.py", import.meta.url));
-let counter = 0;
-
-/** What the PTY process runs. */
-export interface PtyProcessSpec {
-  argv: readonly string[];
-  env: Record<string, string>;
-  cwd: string;
-}
 
 /**
- * Runs a `runsc exec` on a host pseudo-terminal through a small python3 relay (`assets/pty-relay.py`):
- * this runsc makes the caller's own stdio the sandbox process's terminal, and Node cannot open a
- * PTY. The relay copies bytes both ways and applies resizes, so the sandbox sees a real TTY whose
- * size follows {@link PtyRelay.resize}.
+ * Runs a `runsc exec` of a `terminal: true` process on a host pseudo-terminal through a small
+ * python3 relay (`assets/pty-relay.py`). This runsc makes the caller's own stdio the sandbox
+ * process's terminal (or sends a terminal's master over `--console-socket`, which Node cannot
+ * receive: it passes no file descriptors over unix sockets), and Node cannot open a PTY. The relay
+ * opens one, runs runsc on it, copies bytes both ways and applies resizes, so the process sees a
+ * real TTY whose size follows {@link PtyRelay.resize}.
  */
 export class PtyRelay {
   /** The terminal's output (stdout and stderr of the process, as a terminal shows them). */
@@ -31,36 +23,7 @@ export class PtyRelay {
   readonly emptyStderr: Readable = new PassThrough().end() as PassThrough;
   #control: Writable | undefined;
 
-  private constructor(
-    readonly processFile: string,
-    private readonly size: { cols: number; rows: number },
-  ) {}
-
-  /** Writes the OCI process spec (terminal on) for the exec, from the sandbox's own. */
-  static async create(
-    sandboxDir: string,
-    size: { cols: number; rows: number },
-    p: PtyProcessSpec,
-  ): Promise<PtyRelay> {
-    const config = JSON.parse(await readFile(join(sandboxDir, "bundle", "config.json"), "utf8")) as {
-      process: { env: string[] } & Record<string, unknown>;
-    };
-    const env = new Map(
-      config.process.env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
-    );
-    env.set("TERM", env.get("TERM") ?? "xterm-256color");
-    for (const [k, v] of Object.entries(p.env)) env.set(k, v);
-    const spec = {
-      ...config.process,
-      terminal: true,
-      args: [...p.argv],
-      cwd: p.cwd,
-      env: [...env].map(([k, v]) => `${k}=${v}`),
-    };
-    const file = join(sandboxDir, `pty-${process.pid}-${++counter}.json`);
-    await writeFile(file, JSON.stringify(spec), { mode: 0o600 });
-    return new PtyRelay(file, size);
-  }
+  constructor(private readonly size: { cols: number; rows: number }) {}
 
   /** Starts the relay running `runsc <global flags> <args>` on the PTY. */
   spawn(ctx: RunscContext, args: readonly string[]): ChildProcess {
@@ -73,7 +36,7 @@ export class PtyRelay {
     this.input = child.stdin as Writable;
     this.#control = child.stdio[3] as Writable;
     this.#control.on("error", () => undefined);
-    // The relay itself prints nothing on stderr; drain it so it can never block.
+    // The relay itself prints nothing on stderr but its own failures; drain it so it never blocks.
     child.stderr?.resume();
     return child;
   }
@@ -83,9 +46,8 @@ export class PtyRelay {
     this.#control?.write(`${cols} ${rows}\n`);
   }
 
-  /** Releases the relay's control channel and the process spec file. */
+  /** Releases the relay's control channel. */
   close(): void {
     this.#control?.end();
-    void rm(this.processFile, { force: true });
   }
 }

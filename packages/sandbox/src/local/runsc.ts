@@ -1,6 +1,5 @@
 import { type ChildProcess, execFile, type SpawnOptions, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { ChalkError, Code } from "@chalk/core";
 
@@ -67,24 +66,8 @@ export function runscError(what: string, stderr: string, cause?: unknown): Chalk
   return new ChalkError(code, `${what}: runsc: ${line}`, { cause });
 }
 
-/** Options for {@link runsc}. */
-export interface RunscCallOptions {
-  /**
-   * A file descriptor for the call's stdout and stderr, inherited by the sandbox's init process.
-   * runsc's own messages then go to `logFile`, read back when the call fails.
-   */
-  stdio?: number;
-  /** With `stdio`: where runsc writes its own log (`--log`). */
-  logFile?: string;
-}
-
 /** Runs one runsc command to completion and returns its stdout. */
-export function runsc(
-  ctx: RunscContext,
-  args: readonly string[],
-  options: RunscCallOptions = {},
-): Promise<string> {
-  if (options.stdio !== undefined) return runscWithStdio(ctx, args, options);
+export function runsc(ctx: RunscContext, args: readonly string[]): Promise<string> {
   const [cmd, ...argv] = runscArgv(ctx, args);
   return new Promise((resolve, reject) => {
     execFile(cmd, argv, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
@@ -95,21 +78,9 @@ export function runsc(
   });
 }
 
-async function runscWithStdio(
-  ctx: RunscContext,
-  args: readonly string[],
-  o: RunscCallOptions,
-): Promise<string> {
-  const logArgs = o.logFile ? [`--log=${o.logFile}`, "--log-format=json"] : [];
-  const [cmd, ...argv] = runscArgv(ctx, [...logArgs, ...args]);
-  const child = spawn(cmd, argv, { stdio: ["ignore", o.stdio, o.stdio] });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once("error", reject);
-    child.once("exit", (c) => resolve(c));
-  });
-  if (code === 0) return "";
-  const log = o.logFile ? await readFile(o.logFile, "utf8").catch(() => "") : "";
-  const messages = log
+/** The warnings and errors of a runsc JSON log (`--log-format=json`), one message a line. */
+export function runscLogErrors(log: string): string {
+  return log
     .split("\n")
     .map((l) => {
       try {
@@ -119,11 +90,8 @@ async function runscWithStdio(
       }
     })
     .filter((m) => m?.level === "error" || m?.level === "warning")
-    .map((m) => m?.msg ?? "");
-  throw runscError(
-    `runsc ${args.find((a) => !a.startsWith("-"))}`,
-    messages.join("\n") || `exit code ${code}`,
-  );
+    .map((m) => m?.msg ?? "")
+    .join("\n");
 }
 
 /** Starts a long-running runsc command (exec) with the given stdio. */

@@ -11,12 +11,17 @@ const absolutePath = z
   .min(1)
   .refine((s) => s.startsWith("/"), "must be an absolute path")
   .refine(noNul, "must not contain NUL bytes");
+/** overlayfs takes its layers as one option string: `:` and `,` separate its parts. */
+const layerPath = absolutePath.refine(
+  (s) => !/[:,\\]/.test(s),
+  "must not contain ':', ',' or '\\' (overlayfs)",
+);
 const envName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "environment variable names are letters, digits and _");
 
 const createSchema = z.object({
-  rootfs: z.union([absolutePath, z.array(absolutePath).min(1, "at least one layer directory")]),
+  rootfs: z.union([layerPath, z.array(layerPath).min(1, "at least one layer directory").max(128)]),
   command: z.array(z.string()).optional(),
   env: z.record(envName, z.string().refine(noNul, "must not contain NUL bytes")).optional(),
   workdir: absolutePath.optional(),
@@ -32,7 +37,7 @@ const createSchema = z.object({
   labels: z.record(z.string().max(253), z.string().max(1024)).optional(),
   logPath: absolutePath.optional(),
   id: z.string().optional(),
-  writableLayerDir: absolutePath.optional(),
+  writableLayerDir: layerPath.optional(),
 });
 
 /** Create options after validation, with defaults applied. */

@@ -43,7 +43,8 @@ function runExample(name: string, env: Record<string, string>): Promise<{ ok: bo
   });
 }
 
-const server = await startServerProcess();
+// A persistent image store shared with the tests, so images are built once per machine.
+const server = await startServerProcess({ args: ["--images-dir", "/var/cache/chalk/images"] });
 const results: { name: string; ok: boolean; ms: number }[] = [];
 try {
   for (const name of examples) {

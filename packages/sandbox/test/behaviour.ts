@@ -132,6 +132,17 @@ export function sandboxBehaviour(label: string, setup: () => Promise<RuntimeUnde
       }
     });
 
+    test("a process killed by a signal from inside the sandbox is reported as that signal", async () => {
+      expect(await shared.exec("sh", "-c", "kill -KILL $$")).toMatchObject({
+        exitCode: null,
+        signal: "SIGKILL",
+      });
+      expect(await shared.exec("sh", "-c", "kill -TERM $$")).toMatchObject({
+        exitCode: null,
+        signal: "SIGTERM",
+      });
+    });
+
     test("exec buffers stdout and stderr apart and honours env and workdir", async () => {
       const r = await shared.exec("sh", "-c", 'echo "$GREETING from $(pwd)"; echo oops >&2', {
         env: { GREETING: "hello" },
@@ -224,9 +235,10 @@ export function sandboxBehaviour(label: string, setup: () => Promise<RuntimeUnde
 
     test("a stalled reader stalls the process inside", async () => {
       const proc = await shared.spawn([
-        "sh",
+        "bash",
         "-c",
-        "i=0; while [ $i -lt 4000 ]; do head -c 1024 /dev/zero; i=$((i+1)); echo $i > /tmp/progress; done",
+        // Builtins only (no process per block), so the unblocked run takes a moment, not a minute.
+        'b=$(printf "%01024d" 0); for ((i = 1; i <= 4000; i++)); do printf "%s" "$b"; echo $i > /tmp/progress; done',
       ]);
       // Read nothing for a while: the process must block on its full pipe, far short of 4000 KiB.
       await sleep(1500);

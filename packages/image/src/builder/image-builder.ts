@@ -157,6 +157,13 @@ function envMap(list: readonly string[] | undefined): Map<string, string> {
   return m;
 }
 
+/** The Python versions a local bootstrap makes: `3.11 (Debian bookworm), 3.13 (Debian trixie)`. */
+function localPythons(): string {
+  return Object.entries(DEBIAN_PYTHON_SUITES)
+    .map(([v, s]) => `${v} (Debian ${s})`)
+    .join(", ");
+}
+
 /** A one-line description of a step, for logs and image history. */
 export function describeStep(step: Step): string {
   const k = step.kind;
@@ -495,16 +502,22 @@ export class ImageBuilder implements AsyncDisposable {
           pullImage(registry, this.#store, this.#pythonRepository, `${version}-slim`, log),
         );
       } catch (err) {
-        if (ChalkError.from(err).code !== Code.NotFound || !suite) throw err;
+        if (ChalkError.from(err).code !== Code.NotFound) throw err;
+        if (!suite) {
+          throw new ChalkError(
+            Code.FailedPrecondition,
+            `Python ${version} is not available: the registry at ${registry.address} has no ${this.#pythonRepository}:${version}-slim ` +
+              `(push one there, for example with skopeo copy), and Debian ships only ${localPythons()} for a local bootstrap`,
+            { cause: err },
+          );
+        }
         log(
           `${registry.address}/${this.#pythonRepository}:${version}-slim not found; bootstrapping Debian ${suite} locally\n`,
         );
       }
     }
     if (!suite) {
-      const local = Object.entries(DEBIAN_PYTHON_SUITES)
-        .map(([v, s]) => `${v} (Debian ${s})`)
-        .join(", ");
+      const local = localPythons();
       throw new ChalkError(
         Code.FailedPrecondition,
         `Python ${version} is not available here: without a registry this builder bootstraps only the Python a Debian suite ships: ${local}. ` +

@@ -79,16 +79,24 @@ export async function pullImage(
     }
     await fetchBlobInto(client, store, repository, layer);
   }
-  const manifest: ImageManifest = {
-    schemaVersion: 2,
-    mediaType: MEDIA_TYPE.manifest,
-    config: { mediaType: MEDIA_TYPE.config, digest: remote.config.digest, size: remote.config.size },
-    layers: remote.layers.map((l) => ({
-      mediaType: DOCKER_LAYER_TYPES[l.mediaType]!,
-      digest: l.digest,
-      size: l.size,
-    })),
-  };
+  // An OCI manifest is kept byte for byte (same digest as in the registry); a Docker one is
+  // rewritten with the OCI media types of the same blobs.
+  const isOci =
+    fetched.mediaType === MEDIA_TYPE.manifest &&
+    remote.config.mediaType === MEDIA_TYPE.config &&
+    remote.layers.every((l) => DOCKER_LAYER_TYPES[l.mediaType] === l.mediaType);
+  const manifest: ImageManifest = isOci
+    ? remote
+    : {
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPE.manifest,
+        config: { mediaType: MEDIA_TYPE.config, digest: remote.config.digest, size: remote.config.size },
+        layers: remote.layers.map((l) => ({
+          mediaType: DOCKER_LAYER_TYPES[l.mediaType]!,
+          digest: l.digest,
+          size: l.size,
+        })),
+      };
   const config = await store.readJson<ImageConfig>(remote.config.digest);
   if (config.rootfs?.diff_ids?.length !== manifest.layers.length) {
     throw new ChalkError(
@@ -96,7 +104,9 @@ export async function pullImage(
       `${repository}:${reference}: the config lists ${config.rootfs?.diff_ids?.length} layers, the manifest ${manifest.layers.length}`,
     );
   }
-  const desc = await store.putJson(MEDIA_TYPE.manifest, manifest);
+  const desc = isOci
+    ? await store.putBytes(MEDIA_TYPE.manifest, fetched.bytes)
+    : await store.putJson(MEDIA_TYPE.manifest, manifest);
   return { manifestDigest: desc.digest, manifest, config };
 }
 

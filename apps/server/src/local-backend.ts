@@ -1,12 +1,15 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { ImageBuilder, imageServiceImpl } from "@chalk/image/builder";
+import { ImageService } from "@chalk/proto/image/v1";
 import { SecretService } from "@chalk/proto/secrets/v1";
 import { LocalRuntime } from "@chalk/sandbox/local";
 import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
 import type { VolumeStore } from "@chalk/volume/host";
 import type { Logger } from "pino";
+import { builderImages } from "./builder-images.js";
 import type { ServerConfig } from "./config.js";
-import { noImages, rootfsImages } from "./images.js";
+import { rootfsImages } from "./images.js";
 import type { Backend } from "./server.js";
 
 /**
@@ -23,15 +26,21 @@ export async function localBackend(
   const stateDir = join(config.dataDir, "sandboxes");
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const runtime = new LocalRuntime({ stateDir });
+  const builder = await ImageBuilder.open({
+    storeDir: config.imagesDir,
+    ...(config.registry ? { registry: { address: config.registry } } : {}),
+  });
   return {
     runtime,
-    images: rootfsImages(config.rootfsImages, noImages),
+    images: rootfsImages(config.rootfsImages, builderImages(builder)),
     secrets,
     rootfsRoots: [config.imagesDir],
     mount(add) {
       add(SecretService, secretServiceImpl(secrets));
+      add(ImageService, imageServiceImpl(builder));
     },
     async close() {
+      await builder.close();
       secrets.close();
     },
   };

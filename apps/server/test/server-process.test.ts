@@ -108,6 +108,7 @@ describe("chalk-server", () => {
         "chalk.sandbox.v1.SandboxService",
         "chalk.volume.v1.VolumeService",
         "chalk.secrets.v1.SecretService",
+        "chalk.image.v1.ImageService",
         "grpc.health.v1.Health",
       ]),
     );

@@ -91,8 +91,12 @@ describe("environment variables and secrets", () => {
       'printf "%s|%s|%s|%s|%s" "$LOG_LEVEL" "$OPENAI_API_KEY" "$PGHOST" "$PGPASSWORD" "$RUN_TOKEN"',
     );
     expect(r.stdoutText).toBe("INFO|sk-test-value-1|db.internal|pw-test|local-token-value");
-    // The record shows references, never values.
+    // The record shows references, never values, and the server's logs hold none of them.
     expect(JSON.stringify(c.info)).not.toContain("sk-test-value-1");
+    await c.stop();
+    const logs = ctx.server.logs.join("\n");
+    for (const value of ["sk-test-value-1", "pw-test", "local-token-value"])
+      expect(logs).not.toContain(value);
   });
 
   test("a local-env secret is gone from the store after stop()", async ({ run }) => {

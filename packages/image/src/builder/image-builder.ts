@@ -6,7 +6,7 @@ import { type ImageSpec, ImageSpecSchema, type Step, StepSchema } from "@chalk/p
 import { LocalRuntime } from "@chalk/sandbox/local";
 import type { BuildLogStream, ImageBuildEvent, ImageBuildInfo } from "../build-events.js";
 import { Image } from "../image.js";
-import { formatReference, parseReference } from "../reference.js";
+import { formatReference, type ImageReference, parseReference } from "../reference.js";
 import { canonicalSpec, specDigest, withoutContent } from "../spec.js";
 import {
   aptCommands,
@@ -155,6 +155,19 @@ function envMap(list: readonly string[] | undefined): Map<string, string> {
     if (i > 0) m.set(kv.slice(0, i), kv.slice(i + 1));
   }
   return m;
+}
+
+/** Keys of the bases table: where a base came from. */
+function registryBaseKey(ref: ImageReference, address: string): string {
+  return `registry:${formatReference({ ...ref, registry: address })}`;
+}
+
+function debianRegistryBaseKey(version: string, address: string): string {
+  return `debian-slim:${version}@${address}`;
+}
+
+function debianLocalBaseKey(version: string, compression: LayerCompression): string {
+  return `debian-slim:${version}@local:${compression}`;
 }
 
 /** The Python versions a local bootstrap makes: `3.11 (Debian bookworm), 3.13 (Debian trixie)`. */
@@ -416,12 +429,13 @@ export class ImageBuilder implements AsyncDisposable {
       let current = 0;
       try {
         const t0 = Date.now();
-        emit({ type: "step", index: 0, count, description: this.#describeBase(spec), cached: false });
+        const baseCached = await this.#baseCached(spec);
+        emit({ type: "step", index: 0, count, description: this.#describeBase(spec), cached: baseCached });
         const base = await this.#base(spec, (text) => log(0, "builder", text));
         emit({
           type: "step-done",
           index: 0,
-          cached: false,
+          cached: baseCached,
           durationMs: Date.now() - t0,
           layerDigest: base.manifest.layers.at(-1)?.digest ?? "",
         });
@@ -473,6 +487,25 @@ export class ImageBuilder implements AsyncDisposable {
     return `FROM ${b?.value?.reference ?? "?"}`;
   }
 
+  /** Whether the store holds the spec's base already (a registry base or a local bootstrap). */
+  async #baseCached(spec: ImageSpec): Promise<boolean> {
+    const b = spec.base?.source;
+    const keys: string[] = [];
+    if (b?.case === "registry") {
+      const ref = parseReference(b.value.reference, "spec.base.registry.reference");
+      const address = ref.registry ?? this.#registry?.address;
+      if (address) keys.push(registryBaseKey(ref, address));
+    } else if (b?.case === "debianSlim") {
+      if (this.#registry) keys.push(debianRegistryBaseKey(b.value.pythonVersion, this.#registry.address));
+      keys.push(debianLocalBaseKey(b.value.pythonVersion, this.#compression));
+    }
+    for (const key of keys) {
+      const known = this.#db.base(key);
+      if (known && (await this.#store.hasBlob(known))) return true;
+    }
+    return false;
+  }
+
   /** The base image of a spec, in the store. */
   async #base(spec: ImageSpec, log: (text: string) => void): Promise<StoredImage> {
     const b = spec.base?.source;
@@ -486,7 +519,7 @@ export class ImageBuilder implements AsyncDisposable {
         );
       }
       const client = address === this.#registry?.address ? this.#registry : new RegistryClient({ address });
-      const key = `registry:${formatReference({ ...ref, registry: address })}`;
+      const key = registryBaseKey(ref, address);
       return this.#cachedBase(key, async () =>
         pullImage(client, this.#store, ref.repository, ref.digest ?? ref.tag ?? "latest", log),
       );
@@ -496,7 +529,7 @@ export class ImageBuilder implements AsyncDisposable {
     const suite = DEBIAN_PYTHON_SUITES[version];
     if (this.#registry) {
       const registry = this.#registry;
-      const key = `debian-slim:${version}@${registry.address}`;
+      const key = debianRegistryBaseKey(version, registry.address);
       try {
         return await this.#cachedBase(key, () =>
           pullImage(registry, this.#store, this.#pythonRepository, `${version}-slim`, log),
@@ -525,7 +558,7 @@ export class ImageBuilder implements AsyncDisposable {
           ` (accepted versions: ${PYTHON_VERSIONS.join(", ")})`,
       );
     }
-    return this.#cachedBase(`debian-slim:${version}@local:${this.#compression}`, () =>
+    return this.#cachedBase(debianLocalBaseKey(version, this.#compression), () =>
       this.#importDebianBase(version, log),
     );
   }
@@ -900,7 +933,7 @@ export class ImageBuilder implements AsyncDisposable {
       );
     }
     const client = address === this.#registry?.address ? this.#registry : new RegistryClient({ address });
-    const pulled = await this.#cachedBase(`registry:${formatReference({ ...ref, registry: address })}`, () =>
+    const pulled = await this.#cachedBase(registryBaseKey(ref, address), () =>
       pullImage(client, this.#store, ref.repository, ref.digest ?? ref.tag ?? "latest"),
     );
     return this.#resolved(reference, "", pulled.manifestDigest, true);

@@ -151,7 +151,7 @@ export class ImageDb {
       this.#db
         .prepare(
           `SELECT i.* FROM images i JOIN image_environments e ON e.spec_digest = i.spec_digest
-           WHERE e.environment = ? ORDER BY e.seen_at DESC, i.spec_digest LIMIT ? OFFSET ?`,
+           WHERE e.environment = ? ORDER BY e.seen_at DESC, e.rowid DESC LIMIT ? OFFSET ?`,
         )
         .all(environment, limit, offset) as ImageRow[]
     ).map(imageOf);

@@ -103,110 +103,61 @@ export function addService<S extends AnyService>(
     if (typeof handler !== "function") continue;
     const run = handler.bind(impl);
     definition[method.localName] = methodDefinition(method);
-    const begin = async (call: AnyCall, ac: AbortController) => {
-      const ctx = contextOf(call, method, ac.signal);
-      for (const intercept of interceptors) await intercept(ctx);
-      return ctx;
-    };
-    const finish = (ctx: CallContext | undefined, err: unknown, start: number) => {
+    const streamingRequests =
+      method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
+    /** Runs interceptors and the handler; the handler gets one request or the request stream. */
+    const serve = (call: AnyCall, ac: AbortController, onCtx: (c: CallContext) => void) =>
+      (async () => {
+        const ctx = contextOf(call, method, ac.signal);
+        onCtx(ctx);
+        for (const intercept of interceptors) await intercept(ctx);
+        const input = streamingRequests ? requestsOf(call as unknown as Readable) : call.request;
+        return { ctx, output: run(input, ctx) };
+      })();
+    const ended = (ctx: CallContext | undefined, err: unknown, start: number) => {
       if (ctx) options.onCallEnd?.(ctx, err, performance.now() - start);
     };
-    switch (method.methodKind) {
-      case "unary":
-        handlers[method.localName] = (call: AnyCall, callback: grpc.sendUnaryData<unknown>) => {
-          const start = performance.now();
-          const ac = abortOnCancel(call);
-          let ctx: CallContext | undefined;
-          begin(call, ac)
-            .then((c) => {
-              ctx = c;
-              return run(call.request, c);
-            })
-            .then(
-              (res) => {
-                finish(ctx, undefined, start);
-                callback(null, res);
-              },
-              (err) => {
-                finish(ctx, err, start);
-                callback(statusFromError(err, ctx?.requestId ?? "-"));
-              },
-            );
-        };
-        break;
-      case "server_streaming":
-        handlers[method.localName] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
-          const start = performance.now();
-          const ac = abortOnCancel(call);
-          let ctx: CallContext | undefined;
-          begin(call as unknown as AnyCall, ac)
-            .then((c) => {
-              ctx = c;
-              return writeAll(call, run(call.request, c) as AsyncIterable<unknown>, ac.signal);
-            })
-            .then(
-              () => {
-                finish(ctx, undefined, start);
-                call.end();
-              },
-              (err) => {
-                finish(ctx, err, start);
-                call.emit("error", statusFromError(err, ctx?.requestId ?? "-"));
-              },
-            );
-        };
-        break;
-      case "client_streaming":
-        handlers[method.localName] = (
-          call: grpc.ServerReadableStream<unknown, unknown>,
-          callback: grpc.sendUnaryData<unknown>,
-        ) => {
-          const start = performance.now();
-          const ac = abortOnCancel(call);
-          let ctx: CallContext | undefined;
-          begin(call as unknown as AnyCall, ac)
-            .then((c) => {
-              ctx = c;
-              return run(requestsOf(call), c);
-            })
-            .then(
-              (res) => {
-                finish(ctx, undefined, start);
-                callback(null, res);
-              },
-              (err) => {
-                finish(ctx, err, start);
-                callback(statusFromError(err, ctx?.requestId ?? "-"));
-              },
-            );
-        };
-        break;
-      case "bidi_streaming":
-        handlers[method.localName] = (call: grpc.ServerDuplexStream<unknown, unknown>) => {
-          const start = performance.now();
-          const ac = abortOnCancel(call);
-          let ctx: CallContext | undefined;
-          begin(call as unknown as AnyCall, ac)
-            .then((c) => {
-              ctx = c;
-              return writeAll(
-                call as unknown as grpc.ServerWritableStream<unknown, unknown>,
-                run(requestsOf(call), c) as AsyncIterable<unknown>,
-                ac.signal,
-              );
-            })
-            .then(
-              () => {
-                finish(ctx, undefined, start);
-                call.end();
-              },
-              (err) => {
-                finish(ctx, err, start);
-                call.emit("error", statusFromError(err, ctx?.requestId ?? "-"));
-              },
-            );
-        };
-        break;
+    if (method.methodKind === "unary" || method.methodKind === "client_streaming") {
+      // One response: the handler's promise, answered through the callback.
+      handlers[method.localName] = (call: AnyCall, callback: grpc.sendUnaryData<unknown>) => {
+        const start = performance.now();
+        let ctx: CallContext | undefined;
+        serve(call, abortOnCancel(call), (c) => {
+          ctx = c;
+        })
+          .then(({ output }) => output)
+          .then(
+            (res) => {
+              ended(ctx, undefined, start);
+              callback(null, res);
+            },
+            (err) => {
+              ended(ctx, err, start);
+              callback(statusFromError(err, ctx?.requestId ?? "-"));
+            },
+          );
+      };
+    } else {
+      // A response stream: the handler's async iterable, written with backpressure.
+      handlers[method.localName] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        const start = performance.now();
+        const ac = abortOnCancel(call);
+        let ctx: CallContext | undefined;
+        serve(call as unknown as AnyCall, ac, (c) => {
+          ctx = c;
+        })
+          .then(({ output }) => writeAll(call, output as AsyncIterable<unknown>, ac.signal))
+          .then(
+            () => {
+              ended(ctx, undefined, start);
+              call.end();
+            },
+            (err) => {
+              ended(ctx, err, start);
+              call.emit("error", statusFromError(err, ctx?.requestId ?? "-"));
+            },
+          );
+      };
     }
   }
   server.addService(definition, handlers);

@@ -152,7 +152,7 @@ describe("layers", () => {
     const cached = second.events
       .filter((e) => e.type === "step" && e.cached)
       .map((e) => (e.type === "step" ? e.index : -1));
-    expect(cached).toEqual([1, 2, 3]);
+    expect(cached).toEqual([0, 1, 2, 3]);
     await withSandbox(ctx.h.runtime, changed, async (s) => {
       expect((await s.exec("cat", "/one", "/two", "/three")).stdoutText).toBe("one\ntwo\nTHREE\n");
     });

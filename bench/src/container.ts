@@ -11,79 +11,18 @@
  * Medians. Results go to stdout and bench/results/container.md.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Container } from "@chalk/container";
 import { removeDataDir, startServerProcess } from "@chalk/server/testing";
+import { median, RawRunsc } from "./raw-runsc.js";
 
 const START_RUNS = 7;
 const EXEC_RUNS = 50;
 /** The image store the tests share, so the base image is built once per machine. */
 const IMAGES_DIR = "/var/cache/chalk/images";
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function timeSync(fn: () => void): number {
-  const t = performance.now();
-  fn();
-  return performance.now() - t;
-}
-
-/**
- * The raw floors on the cached test rootfs: `runsc run /bin/true` (create, start, wait, delete) and
- * `runsc exec /bin/true` in a running sandbox. Measured one at a time, interleaved with the SDK's
- * measurements, so that load from elsewhere on the machine weighs on both alike.
- */
-class RawRunsc {
-  readonly dir = mkdtempSync(join(tmpdir(), "chalk-bench-runsc-"));
-  readonly #root = join(this.dir, "state");
-  readonly #once: string;
-  #n = 0;
-
-  constructor(readonly rootfs: string) {
-    this.#once = this.#bundle(["/bin/true"]);
-    this.#runsc("run", "--detach", "--bundle", this.#bundle(["/bin/sleep", "100000"]), "floor-exec");
-  }
-
-  #bundle(args: string[]): string {
-    const b = mkdtempSync(join(this.dir, "bundle-"));
-    execFileSync("runsc", ["spec", "--bundle", b, "--", ...args]);
-    const config = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
-    config.root = { path: this.rootfs, readonly: true };
-    config.process.terminal = false;
-    writeFileSync(join(b, "config.json"), JSON.stringify(config));
-    return b;
-  }
-
-  #runsc(...args: string[]): void {
-    execFileSync("runsc", ["--root", this.#root, "--network=none", ...args], { stdio: "ignore" });
-  }
-
-  run(): number {
-    return timeSync(() => this.#runsc("run", "--bundle", this.#once, `floor-run-${this.#n++}`));
-  }
-
-  exec(): number {
-    return timeSync(() => this.#runsc("exec", "floor-exec", "/bin/true"));
-  }
-
-  close(): void {
-    try {
-      this.#runsc("kill", "floor-exec", "KILL");
-    } catch {
-      // already gone
-    }
-    this.#runsc("delete", "--force", "floor-exec");
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
 
 async function main(): Promise<void> {
   const rootfs = execFileSync("bash", [join(repoRoot, "tooling/scripts/rootfs.sh")], {

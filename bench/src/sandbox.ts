@@ -1,171 +1,92 @@
 /**
- * Sandbox benchmark: every figure next to the raw runsc floor measured in the same run, on the same
- * root filesystem, as a ratio. Not a test: it prints a table and writes bench/results/sandbox.md.
+ * Sandbox benchmark: `@chalk/sandbox` in-process (`LocalRuntime`) and through gRPC (the remote
+ * client against the sandbox service around a `LocalRuntime`, on loopback, in this process),
+ * each figure a ratio to the raw runsc floor measured in the same run on the same root filesystem,
+ * interleaved. Not a test: it prints a table and writes bench/results/sandbox.md and the table in
+ * packages/sandbox/README.md.
  *
- *   pnpm bench:sandbox          (from bench/, as root; ROUNDS=… to change the sample count)
+ *   pnpm bench                     (from the repo root, as root)
+ *   ROUNDS=3 pnpm bench            (fewer samples, for a quick look)
+ *
+ * Another runtime is one more column: see {@link SandboxBenchColumn}.
  */
-import { execFileSync, spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { SandboxService } from "@chalk/proto/sandbox/v1";
 import { addService, createTransport, listen } from "@chalk/rpc";
-import { connectSandboxes, type SandboxRuntime } from "@chalk/sandbox";
+import { connectSandboxes } from "@chalk/sandbox";
 import { LocalRuntime } from "@chalk/sandbox/local";
 import { sandboxServiceImpl } from "@chalk/sandbox/server";
+import { runSandboxBench, type SandboxBenchColumn, sandboxBenchTable } from "./sandbox-bench.js";
 
-const ROUNDS = Number(process.env.ROUNDS ?? 15);
-const STREAM_BYTES = 256 * 1024 * 1024;
 const repo = join(import.meta.dirname, "..", "..");
 const rootfs = execFileSync("bash", [join(repo, "tooling/scripts/rootfs.sh")], { encoding: "utf8" }).trim();
+const scale = Number(process.env.ROUNDS ?? 0) || undefined;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
+/** A column over a fresh LocalRuntime on a temporary state directory. */
+async function localState(): Promise<{ runtime: LocalRuntime; dispose(): Promise<void> }> {
+  const stateDir = await mkdtemp(join(tmpdir(), "chalk-bench-sbx-"));
+  const runtime = new LocalRuntime({ stateDir });
+  return { runtime, dispose: () => rm(stateDir, { recursive: true, force: true }) };
 }
 
-async function timeIt(n: number, f: () => Promise<unknown>): Promise<number> {
-  await f(); // warm-up
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await f();
-    times.push(performance.now() - t);
-  }
-  return median(times);
-}
+const columns: SandboxBenchColumn[] = [
+  {
+    label: "in-process",
+    targets: { create: 1.5, exec: 1.3, stream: 0.8 },
+    async open() {
+      const { runtime, dispose } = await localState();
+      return { runtime, close: dispose };
+    },
+  },
+  {
+    label: "through gRPC",
+    targets: { create: 1.5, exec: 1.5, stream: 0.8 },
+    async open() {
+      const { runtime: local, dispose } = await localState();
+      const { server, address } = await listen({
+        address: "127.0.0.1:0",
+        register: (s) => addService(s, SandboxService, sandboxServiceImpl(local)),
+      });
+      const transport = createTransport({ address, environment: "bench" });
+      return {
+        runtime: connectSandboxes({ transport }),
+        async close() {
+          transport.close();
+          server.forceShutdown();
+          await dispose();
+        },
+      };
+    },
+  },
+];
 
-function run(cmd: string, args: string[], stdout: "ignore" | "pipe" = "ignore"): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", stdout, "inherit"] });
-    if (stdout === "pipe") child.stdout?.resume();
-    child.once("error", reject);
-    child.once("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")}: exit ${code}`)),
-    );
-  });
-}
-
-/** The raw floor: runsc by hand, no overlay, no cgroup parent, no bookkeeping. */
-async function rawFloor(work: string) {
-  const root = join(work, "raw-root");
-  const bundle = join(work, "raw-bundle");
-  await mkdir(bundle, { recursive: true });
-  const spec = (args: string[]) => ({
-    ociVersion: "1.0.0",
-    process: { terminal: false, user: { uid: 0, gid: 0 }, args, env: ["PATH=/usr/bin:/bin"], cwd: "/" },
-    root: { path: rootfs, readonly: true },
-    mounts: [{ destination: "/proc", type: "proc", source: "proc" }],
-    linux: { namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }] },
-  });
-  const g = [`--root=${root}`, "--network=none"];
-  await writeFile(join(bundle, "config.json"), JSON.stringify(spec(["/bin/true"])));
-  let n = 0;
-  const runTrue = await timeIt(ROUNDS, () => run("runsc", [...g, "run", `--bundle=${bundle}`, `raw-${n++}`]));
-  await writeFile(join(bundle, "config.json"), JSON.stringify(spec(["sleep", "infinity"])));
-  await run("runsc", [...g, "run", "--detach", `--bundle=${bundle}`, "raw-idle"]);
-  try {
-    const execTrue = await timeIt(ROUNDS * 2, () => run("runsc", [...g, "exec", "raw-idle", "/bin/true"]));
-    const t = performance.now();
-    await run("runsc", [...g, "exec", "raw-idle", "head", "-c", String(STREAM_BYTES), "/dev/zero"], "pipe");
-    const streamMiBs = STREAM_BYTES / 2 ** 20 / ((performance.now() - t) / 1000);
-    return { runTrue, execTrue, streamMiBs };
-  } finally {
-    await run("runsc", [...g, "delete", "--force", "raw-idle"]).catch(() => undefined);
-  }
-}
-
-async function ours(runtime: SandboxRuntime) {
-  const sandbox = await runtime.create({ rootfs });
-  try {
-    const execTrue = await timeIt(ROUNDS * 2, () => sandbox.exec("/bin/true"));
-    const t = performance.now();
-    const proc = await sandbox.spawn(["head", "-c", String(STREAM_BYTES), "/dev/zero"]);
-    void (async () => {
-      for await (const _ of proc.stderr);
-    })();
-    let bytes = 0;
-    for await (const chunk of proc.stdout) bytes += chunk.length;
-    await proc.wait();
-    if (bytes !== STREAM_BYTES) throw new Error(`streamed ${bytes} bytes, expected ${STREAM_BYTES}`);
-    const streamMiBs = STREAM_BYTES / 2 ** 20 / ((performance.now() - t) / 1000);
-    return { execTrue, streamMiBs };
-  } finally {
-    await sandbox.stop();
-  }
-}
-
-async function createToFirstExec(runtime: SandboxRuntime): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i <= ROUNDS; i++) {
-    const t = performance.now();
-    const sandbox = await runtime.create({ rootfs });
-    await sandbox.exec("/bin/true");
-    if (i > 0) times.push(performance.now() - t);
-    await sandbox.stop();
-  }
-  return median(times);
-}
-
-const work = await mkdtemp(join(tmpdir(), "chalk-bench-"));
-const local = new LocalRuntime({ stateDir: join(work, "state") });
-const { server, address } = await listen({
-  address: "127.0.0.1:0",
-  register: (s) => addService(s, SandboxService, sandboxServiceImpl(local)),
+const result = await runSandboxBench(columns, {
+  rootfs,
+  ...(scale
+    ? { createRounds: scale, execRounds: scale * 4, streamRounds: Math.max(1, Math.ceil(scale / 2)) }
+    : {}),
 });
-const transport = createTransport({ address });
-try {
-  const raw = await rawFloor(work);
-  const inProc = { ...(await ours(local)), first: await createToFirstExec(local) };
-  const remote = {
-    ...(await ours(connectSandboxes({ transport }))),
-    first: await createToFirstExec(connectSandboxes({ transport })),
-  };
-  const ms = (x: number) => `${x.toFixed(1)} ms`;
-  const rows = [
-    [
-      "create → first exec done",
-      `runsc run /bin/true: ${ms(raw.runTrue)}`,
-      inProc.first,
-      remote.first,
-      raw.runTrue,
-      "≤ 1.5×",
-      false,
-    ],
-    [
-      "exec round trip (/bin/true)",
-      `runsc exec /bin/true: ${ms(raw.execTrue)}`,
-      inProc.execTrue,
-      remote.execTrue,
-      raw.execTrue,
-      "≤ 1.3× in-process, ≤ 1.5× gRPC",
-      false,
-    ],
-    [
-      "stdout throughput (256 MiB)",
-      `runsc exec … > /dev/null: ${raw.streamMiBs.toFixed(0)} MiB/s`,
-      inProc.streamMiBs,
-      remote.streamMiBs,
-      raw.streamMiBs,
-      "≥ 0.8×",
-      true,
-    ],
-  ] as const;
-  const lines = [
-    `| figure | raw floor (same run) | in-process | ratio | through gRPC | ratio | target |`,
-    `|---|---|---|---|---|---|---|`,
-    ...rows.map(([name, floor, a, b, base, target, isRate]) => {
-      const fmt = (x: number) => (isRate ? `${x.toFixed(0)} MiB/s` : ms(x));
-      return `| ${name} | ${floor} | ${fmt(a)} | ${(a / base).toFixed(2)}× | ${fmt(b)} | ${(b / base).toFixed(2)}× | ${target} |`;
-    }),
-  ];
-  const when = new Date().toISOString().slice(0, 16).replace("T", " ");
-  const report = `# Sandbox benchmark\n\n${when} UTC, ${ROUNDS} rounds (medians), runsc ${execFileSync("runsc", ["--version"], { encoding: "utf8" }).split("\n")[0]?.split(" ").at(-1)}, debootstrap minbase rootfs, ${process.arch}, ${(await import("node:os")).cpus().length} cores.\nReproduce: \`cd bench && pnpm bench:sandbox\` (as root).\n\n${lines.join("\n")}\n`;
-  console.log(report);
-  await mkdir(join(repo, "bench/results"), { recursive: true });
-  await writeFile(join(repo, "bench/results/sandbox.md"), report);
-} finally {
-  transport.close();
-  server.forceShutdown();
-  await rm(work, { recursive: true, force: true }).catch(() => undefined);
+const table = sandboxBenchTable(result);
+const runscVersion = execFileSync("runsc", ["--version"], { encoding: "utf8" })
+  .split("\n")[0]
+  ?.split(" ")
+  .at(-1);
+const about = `Medians, interleaved with the raw floor in one run on the cached debootstrap minbase rootfs.
+Machine: ${cpus().length} cores, Node ${process.version}, runsc ${runscVersion}. Run on ${new Date().toISOString().slice(0, 10)}.
+Rerun: \`pnpm bench\` at the repository root (as root).`;
+console.log(`\n${table}\n`);
+await writeFile(join(repo, "bench/results/sandbox.md"), `# Sandbox benchmark\n\n${about}\n\n${table}\n`);
+
+// The package README carries the latest table between markers.
+const readmePath = join(repo, "packages/sandbox/README.md");
+const readme = await readFile(readmePath, "utf8").catch(() => undefined);
+const start = "<!-- bench:sandbox -->";
+const end = "<!-- /bench:sandbox -->";
+if (readme?.includes(start) && readme.includes(end)) {
+  const before = readme.slice(0, readme.indexOf(start) + start.length);
+  const after = readme.slice(readme.indexOf(end));
+  await writeFile(readmePath, `${before}\n${about}\n\n${table}\n${after}`);
 }

@@ -1,0 +1,207 @@
+/**
+ * The sandbox benchmark as a library: measures any number of {@link SandboxRuntime}s (columns)
+ * against the raw runsc floors, interleaved one sample at a time in one run, and renders the
+ * table of ratios. `sandbox.ts` runs it on the in-process runtime and the gRPC client; another
+ * runtime is one more {@link SandboxBenchColumn}.
+ */
+import type { Sandbox, SandboxRuntime } from "@chalk/sandbox";
+import { median, RawRunsc } from "./raw-runsc.js";
+
+/** One runtime to measure. */
+export interface SandboxBenchColumn {
+  /** Column heading, e.g. "in-process". */
+  label: string;
+  /** Starts the runtime (a server, a connection…); `close` ends it. */
+  open(): Promise<{ runtime: SandboxRuntime; close(): Promise<void> }>;
+  /** Targets as ratios to the floor: create and exec at most, stream at least. */
+  targets: { create: number; exec: number; stream: number };
+}
+
+/** Sample counts. */
+export interface SandboxBenchOptions {
+  rootfs: string;
+  /** create → first exec samples. Default 7. */
+  createRounds?: number;
+  /** exec round-trip samples. Default 40. */
+  execRounds?: number;
+  /** stdout throughput samples. Default 5. */
+  streamRounds?: number;
+  /** Bytes per throughput sample. Default 256 MiB. */
+  streamBytes?: number;
+  /** Progress lines go here. Default: stderr. */
+  log?: (line: string) => void;
+}
+
+/** Medians: ms for create and exec, MiB/s for stream. */
+export interface SandboxBenchFigures {
+  create: number;
+  exec: number;
+  stream: number;
+}
+
+/** What one run measured. */
+export interface SandboxBenchResult {
+  /** The raw floors, plus raw stdout piped into this process (MiB/s), for reference. */
+  floor: SandboxBenchFigures & { streamPiped: number };
+  columns: { column: SandboxBenchColumn; figures: SandboxBenchFigures }[];
+  rounds: { create: number; exec: number; stream: number; streamBytes: number };
+}
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+/** Reads a process's stdout to the end through the public API and returns MiB/s. */
+async function streamThrough(sandbox: Sandbox, bytes: number): Promise<number> {
+  const t = performance.now();
+  const proc = await sandbox.spawn(["head", "-c", String(bytes), "/dev/zero"]);
+  const stderr = (async () => {
+    for await (const _ of proc.stderr);
+  })();
+  let received = 0;
+  for await (const chunk of proc.stdout) received += (chunk as Uint8Array).length;
+  await Promise.all([stderr, proc.wait()]);
+  const ms = performance.now() - t;
+  if (received !== bytes) throw new Error(`streamed ${received} bytes, expected ${bytes}`);
+  return bytes / 2 ** 20 / (ms / 1000);
+}
+
+/**
+ * Measures the floors and every column, interleaved: each round takes one raw sample, then one
+ * sample of each column, so that load from elsewhere on the machine weighs on all alike.
+ */
+export async function runSandboxBench(
+  columns: readonly SandboxBenchColumn[],
+  o: SandboxBenchOptions,
+): Promise<SandboxBenchResult> {
+  const rounds = {
+    create: o.createRounds ?? 7,
+    exec: o.execRounds ?? 40,
+    stream: o.streamRounds ?? 5,
+    streamBytes: o.streamBytes ?? 256 * 2 ** 20,
+  };
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const raw = new RawRunsc(o.rootfs);
+  const opened: { runtime: SandboxRuntime; close(): Promise<void> }[] = [];
+  try {
+    for (const c of columns) opened.push(await c.open());
+    const samples = columns.map(() => ({
+      create: [] as number[],
+      exec: [] as number[],
+      stream: [] as number[],
+    }));
+    const floor = { create: [] as number[], exec: [] as number[], stream: [] as number[] };
+    const piped: number[] = [];
+
+    // Warm-up: one of each, not counted.
+    raw.run();
+    raw.exec();
+    for (const rt of opened) {
+      const s = await rt.runtime.create({ rootfs: o.rootfs });
+      await s.exec("/bin/true");
+      await s.stop();
+    }
+
+    log(`create → first exec: ${rounds.create} rounds`);
+    for (let i = 0; i < rounds.create; i++) {
+      floor.create.push(raw.run());
+      for (const [k, rt] of opened.entries()) {
+        let made: { stop(): Promise<void> } | undefined;
+        samples[k]!.create.push(
+          await time(async () => {
+            const s = await rt.runtime.create({ rootfs: o.rootfs });
+            made = s;
+            await s.exec("/bin/true");
+          }),
+        );
+        await made?.stop();
+      }
+    }
+
+    const sandboxes: Sandbox[] = [];
+    for (const rt of opened) sandboxes.push(await rt.runtime.create({ rootfs: o.rootfs }));
+    try {
+      log(`exec round trip: ${rounds.exec} rounds`);
+      for (let i = 0; i < rounds.exec; i++) {
+        floor.exec.push(raw.exec());
+        for (const [k, s] of sandboxes.entries())
+          samples[k]!.exec.push(await time(() => s.exec("/bin/true")));
+      }
+      log(`stdout throughput: ${rounds.stream} rounds of ${rounds.streamBytes / 2 ** 20} MiB`);
+      for (let i = 0; i < rounds.stream; i++) {
+        floor.stream.push(raw.stream(rounds.streamBytes));
+        piped.push(await raw.streamPiped(rounds.streamBytes));
+        for (const [k, s] of sandboxes.entries())
+          samples[k]!.stream.push(await streamThrough(s, rounds.streamBytes));
+      }
+    } finally {
+      for (const s of sandboxes) await s.stop().catch(() => undefined);
+    }
+    const figures = (x: { create: number[]; exec: number[]; stream: number[] }) => ({
+      create: median(x.create),
+      exec: median(x.exec),
+      stream: median(x.stream),
+    });
+    return {
+      floor: { ...figures(floor), streamPiped: median(piped) },
+      columns: columns.map((column, k) => ({ column, figures: figures(samples[k]!) })),
+      rounds,
+    };
+  } finally {
+    raw.close();
+    for (const rt of opened) await rt.close().catch(() => undefined);
+  }
+}
+
+/** The result as a Markdown table: one row per figure, value and ratio per column. */
+export function sandboxBenchTable(r: SandboxBenchResult): string {
+  const ms = (x: number) => `${x.toFixed(0)} ms`;
+  const rate = (x: number) => `${x.toFixed(0)} MiB/s`;
+  const rows: {
+    name: string;
+    floor: string;
+    key: keyof SandboxBenchFigures;
+    fmt: (x: number) => string;
+    atLeast: boolean;
+  }[] = [
+    {
+      name: `create → first exec done (${r.rounds.create} runs)`,
+      floor: `\`runsc run /bin/true\` ${ms(r.floor.create)}`,
+      key: "create",
+      fmt: ms,
+      atLeast: false,
+    },
+    {
+      name: `exec round trip, /bin/true (${r.rounds.exec} runs)`,
+      floor: `\`runsc exec /bin/true\` ${ms(r.floor.exec)}`,
+      key: "exec",
+      fmt: ms,
+      atLeast: false,
+    },
+    {
+      name: `stdout throughput, ${r.rounds.streamBytes / 2 ** 20} MiB (${r.rounds.stream} runs)`,
+      floor: `\`runsc exec … > /dev/null\` ${rate(r.floor.stream)}`,
+      key: "stream",
+      fmt: rate,
+      atLeast: true,
+    },
+  ];
+  const head = `| figure | raw floor (median) | ${r.columns.map((c) => `${c.column.label} | ratio | target`).join(" | ")} |`;
+  const rule = `|---|---|${r.columns.map(() => "---|---|---|").join("")}`;
+  const body = rows.map((row) => {
+    const cells = r.columns.map(({ column, figures }) => {
+      const ratio = figures[row.key] / r.floor[row.key];
+      const target = column.targets[row.key];
+      const met = row.atLeast ? ratio >= target : ratio <= target;
+      return `${row.fmt(figures[row.key])} | ${ratio.toFixed(2)}× | ${row.atLeast ? "≥" : "≤"} ${target}× ${met ? "met" : "**missed**"}`;
+    });
+    return `| ${row.name} | ${row.floor} | ${cells.join(" | ")} |`;
+  });
+  const pipedCells = r.columns.map(({ figures }) => {
+    return `${rate(figures.stream)} | ${(figures.stream / r.floor.streamPiped).toFixed(2)}× | (reference)`;
+  });
+  const piped = `| stdout throughput, for reference | \`runsc exec …\` piped into Node ${rate(r.floor.streamPiped)} | ${pipedCells.join(" | ")} |`;
+  return [head, rule, ...body, piped].join("\n");
+}

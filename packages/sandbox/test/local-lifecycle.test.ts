@@ -11,6 +11,16 @@ import { collector, testRootfs } from "./behaviour.js";
 
 const rootfs = testRootfs();
 
+/** The ChalkError a call fails with. */
+async function errorOf(p: Promise<unknown>): Promise<ChalkError> {
+  const outcome = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(outcome).toBeInstanceOf(ChalkError);
+  return outcome as ChalkError;
+}
+
 /** Everything a stopped sandbox may have left on the host, by id: mounts, cgroups, state. */
 function leftovers(stateDir: string, id: string): string[] {
   const found: string[] = [];
@@ -53,7 +63,7 @@ describe("in-process runtime: lifecycle and layers", () => {
     await sandbox.stop();
     await sandbox.stop();
     expect(leftovers(stateDir, sandbox.id)).toEqual([]);
-    expect((await runtime.get(sandbox.id).catch((e) => e as ChalkError)).code).toBe(Code.NotFound);
+    expect((await errorOf(runtime.get(sandbox.id))).code).toBe(Code.NotFound);
   });
 
   test("the init's exit is exact: exit 137 is a code, a SIGKILL from outside is the signal", async () => {
@@ -107,17 +117,14 @@ describe("in-process runtime: lifecycle and layers", () => {
   });
 
   test("a root filesystem that does not exist fails before anything is made", async () => {
-    const err = await runtime
-      .create({ rootfs: [rootfs, "/nonexistent/layer"] })
-      .catch((e) => e as ChalkError);
-    expect(err).toBeInstanceOf(ChalkError);
+    const err = await errorOf(runtime.create({ rootfs: [rootfs, "/nonexistent/layer"] }));
     expect(err.code).toBe(Code.NotFound);
     expect(err.message).toContain("rootfs[1]");
     expect(await readdir(stateDir)).toEqual([]);
   });
 
   test("a layer path overlayfs cannot take is rejected naming the field", async () => {
-    const err = await runtime.create({ rootfs: "/tmp/a,b" }).catch((e) => e as ChalkError);
+    const err = await errorOf(runtime.create({ rootfs: "/tmp/a,b" }));
     expect(err.code).toBe(Code.InvalidArgument);
     expect(err.message).toMatch(/rootfs/);
   });

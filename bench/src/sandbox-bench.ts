@@ -24,7 +24,7 @@ export interface SandboxBenchOptions {
   createRounds?: number;
   /** exec round-trip samples. Default 40. */
   execRounds?: number;
-  /** stdout throughput samples. Default 5. */
+  /** stdout throughput samples. Default 7. */
   streamRounds?: number;
   /** Bytes per throughput sample. Default 256 MiB. */
   streamBytes?: number;
@@ -68,9 +68,15 @@ async function streamThrough(sandbox: Sandbox, bytes: number): Promise<number> {
   return bytes / 2 ** 20 / (ms / 1000);
 }
 
+/** Runs one round's samplers one after another, starting with a different one each round. */
+async function inTurn(round: number, samplers: (() => Promise<void>)[]): Promise<void> {
+  for (let j = 0; j < samplers.length; j++) await samplers[(round + j) % samplers.length]!();
+}
+
 /**
- * Measures the floors and every column, interleaved: each round takes one raw sample, then one
- * sample of each column, so that load from elsewhere on the machine weighs on all alike.
+ * Measures the floors and every column, interleaved: each round takes one raw sample and one
+ * sample of each column, in an order that rotates from round to round, so that load from
+ * elsewhere on the machine (and whatever one sample leaves behind for the next) weighs on all alike.
  */
 export async function runSandboxBench(
   columns: readonly SandboxBenchColumn[],
@@ -79,7 +85,7 @@ export async function runSandboxBench(
   const rounds = {
     create: o.createRounds ?? 7,
     exec: o.execRounds ?? 40,
-    stream: o.streamRounds ?? 5,
+    stream: o.streamRounds ?? 7,
     streamBytes: o.streamBytes ?? 256 * 2 ** 20,
   };
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -106,18 +112,22 @@ export async function runSandboxBench(
 
     log(`create → first exec: ${rounds.create} rounds`);
     for (let i = 0; i < rounds.create; i++) {
-      floor.create.push(raw.run());
-      for (const [k, rt] of opened.entries()) {
-        let made: { stop(): Promise<void> } | undefined;
-        samples[k]!.create.push(
-          await time(async () => {
-            const s = await rt.runtime.create({ rootfs: o.rootfs });
-            made = s;
-            await s.exec("/bin/true");
-          }),
-        );
-        await made?.stop();
-      }
+      await inTurn(i, [
+        async () => {
+          floor.create.push(raw.run());
+        },
+        ...opened.map((rt, k) => async () => {
+          let made: { stop(): Promise<void> } | undefined;
+          samples[k]!.create.push(
+            await time(async () => {
+              const s = await rt.runtime.create({ rootfs: o.rootfs });
+              made = s;
+              await s.exec("/bin/true");
+            }),
+          );
+          await made?.stop();
+        }),
+      ]);
     }
 
     const sandboxes: Sandbox[] = [];
@@ -125,16 +135,28 @@ export async function runSandboxBench(
     try {
       log(`exec round trip: ${rounds.exec} rounds`);
       for (let i = 0; i < rounds.exec; i++) {
-        floor.exec.push(raw.exec());
-        for (const [k, s] of sandboxes.entries())
-          samples[k]!.exec.push(await time(() => s.exec("/bin/true")));
+        await inTurn(i, [
+          async () => {
+            floor.exec.push(raw.exec());
+          },
+          ...sandboxes.map((s, k) => async () => {
+            samples[k]!.exec.push(await time(() => s.exec("/bin/true")));
+          }),
+        ]);
       }
       log(`stdout throughput: ${rounds.stream} rounds of ${rounds.streamBytes / 2 ** 20} MiB`);
       for (let i = 0; i < rounds.stream; i++) {
-        floor.stream.push(raw.stream(rounds.streamBytes));
-        piped.push(await raw.streamPiped(rounds.streamBytes));
-        for (const [k, s] of sandboxes.entries())
-          samples[k]!.stream.push(await streamThrough(s, rounds.streamBytes));
+        await inTurn(i, [
+          async () => {
+            floor.stream.push(raw.stream(rounds.streamBytes));
+          },
+          async () => {
+            piped.push(await raw.streamPiped(rounds.streamBytes));
+          },
+          ...sandboxes.map((s, k) => async () => {
+            samples[k]!.stream.push(await streamThrough(s, rounds.streamBytes));
+          }),
+        ]);
       }
     } finally {
       for (const s of sandboxes) await s.stop().catch(() => undefined);

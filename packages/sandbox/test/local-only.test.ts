@@ -108,7 +108,7 @@ describe("in-process runtime only", () => {
         "perl",
         "-MIO::Socket::INET",
         "-e",
-        '$s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die "listen: $!"; $| = 1; print "listening\\n"; while ($c = $s->accept) { print $c "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nhello from the sandbox\\n"; close $c }',
+        '$s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die "listen: $!"; $| = 1; print "listening\\n"; while ($c = $s->accept) { while (defined($l = <$c>) && $l ne "\r\n") {} print $c "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nhello from the sandbox\\n"; close $c }',
       ]);
       await collector(server.stdout).until("listening");
       // A service of the host's own, which sandboxes must not reach.

@@ -4,7 +4,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ChalkError, Code, invalidArgument } from "@chalk/core";
+import { ChalkError, Code, invalidArgument, notFound } from "@chalk/core";
 import { validateArgv } from "../exec-args.js";
 import { signalNumber } from "../signals.js";
 import type { Process, ProcessExit, ProcessStdin, SignalLike, SpawnOptions } from "../types.js";
@@ -156,8 +156,15 @@ export class LocalProcess implements Process {
     const specFile = `${base}.json`;
     // runsc's info log for this exec: about twenty lines, the last one the exact wait status.
     const logFile = `${base}.log`;
-    const [spec, oomKillsBefore] = await Promise.all([processSpec(s), s.oomKills()]);
-    await writeFile(specFile, JSON.stringify(spec), { mode: 0o600 });
+    try {
+      const spec = await processSpec(s);
+      await writeFile(specFile, JSON.stringify(spec), { mode: 0o600 });
+    } catch (err) {
+      // The sandbox's state went away under us: it was stopped meanwhile.
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw notFound("sandbox", s.sandboxId);
+      throw ChalkError.from(err, Code.Internal);
+    }
+    const oomKillsBefore = await s.oomKills();
     const args = [
       `--debug-log=${logFile}`,
       "exec",

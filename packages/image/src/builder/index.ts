@@ -29,6 +29,12 @@ export {
   type ImageBuilderRegistryOptions,
   type ResolvedImage,
 } from "./image-builder.js";
+export {
+  builderImageProvider,
+  type ImageBuildLogLine,
+  type ImageSourceInput,
+  type ImageSourceProvider,
+} from "./image-provider.js";
 export { imageServiceImpl } from "./image-service.js";
 export { LAYER_MEDIA_TYPE, type LayerCompression } from "./layers.js";
 export { type Descriptor, type ImageConfig, type ImageManifest, MEDIA_TYPE } from "./oci-store.js";

@@ -76,7 +76,7 @@ const runscVersion = execFileSync("runsc", ["--version"], { encoding: "utf8" })
   .at(-1);
 const about = `Medians, interleaved with the raw floor in one run on the cached debootstrap minbase rootfs.
 Machine: ${cpus().length} cores, Node ${process.version}, runsc ${runscVersion}. Run on ${new Date().toISOString().slice(0, 10)}.
-Rerun: \`pnpm bench\` at the repository root (as root).`;
+Rerun: \`pnpm --filter @chalk/bench run bench:sandbox\` (as root; \`pnpm bench\` at the root runs it and the volume bench).`;
 console.log(`\n${table}\n`);
 await writeFile(join(repo, "bench/results/sandbox.md"), `# Sandbox benchmark\n\n${about}\n\n${table}\n`);
 

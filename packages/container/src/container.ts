@@ -388,7 +388,7 @@ export class Container implements AsyncDisposable {
         for (const e of plan.entries) {
           if (e.kind === "file")
             b.putFileFromPath(e.volumePath, e.source, e.mode === undefined ? {} : { mode: e.mode });
-          else b.putDir(e.source, e.volumePath);
+          else b.putDir(e.source, e.volumePath, { skip: e.skip ?? [] });
         }
       });
       spec.upload = { volumeName: uploadName, targets: plan.targets };

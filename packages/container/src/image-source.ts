@@ -35,5 +35,6 @@ export function uploadsOf(image: ContainerImage): ContainerUpload[] {
     source: u.source,
     dest: u.dest,
     ...(u.mode === undefined ? {} : { mode: u.mode }),
+    skip: u.skip,
   }));
 }

@@ -11,6 +11,8 @@ export interface ContainerUpload {
   dest: string;
   /** Permission bits of a file. */
   mode?: number;
+  /** Directory names a directory upload leaves out at any depth (`.git`). */
+  skip?: readonly string[];
 }
 
 /** Where each upload goes in the volume, and which volume directories mount where. */

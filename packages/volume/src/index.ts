@@ -25,6 +25,7 @@ export {
   type VolumeBatch,
   type VolumeCreateOptions,
   type VolumeOptions,
+  type VolumePutDirOptions,
   type VolumePutFileOptions,
   type VolumeRemoveFileOptions,
 } from "./volume.js";

@@ -60,11 +60,12 @@ export async function localFileEntry(
 /**
  * The regular files below a local directory, as uploads under `destComponents`, in a stable order.
  * Symlinks to regular files upload their content; symlinks to directories are not followed (no
- * loops); other special files are skipped.
+ * loops); other special files are skipped, and so are directories named in `skip`, at any depth.
  */
 export async function localDirEntries(
   localDir: string,
   destComponents: readonly string[],
+  skip: ReadonlySet<string> = new Set(),
 ): Promise<UploadEntry[]> {
   const top = await stat(localDir).catch((err: unknown) => {
     throw invalidArgument("localDir", `cannot read ${JSON.stringify(localDir)}: ${(err as Error).message}`);
@@ -77,7 +78,7 @@ export async function localDirEntries(
       const full = join(dir, name);
       const lst = await lstat(full);
       if (lst.isDirectory()) {
-        await walk(full, [...rel, name]);
+        if (!skip.has(name)) await walk(full, [...rel, name]);
       } else if (
         lst.isFile() ||
         (lst.isSymbolicLink() && (await stat(full).catch(() => undefined))?.isFile())

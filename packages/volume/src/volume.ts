@@ -57,7 +57,13 @@ export interface VolumeBatch {
   /** Adds a local file, streamed from disk when the batch uploads. */
   putFileFromPath(dest: string, localPath: string, options?: VolumePutFileOptions): void;
   /** Adds every regular file below a local directory, under `dest` (`""` is the volume root). */
-  putDir(localDir: string, dest: string): void;
+  putDir(localDir: string, dest: string, options?: VolumePutDirOptions): void;
+}
+
+/** Options for {@link VolumeBatch.putDir} and {@link Volume.putDir}. */
+export interface VolumePutDirOptions {
+  /** Directory names to leave out at any depth, such as `".git"`. Default: none. */
+  skip?: readonly string[];
 }
 
 function volumeFromProto(v: VolumeInfoMessage | undefined): VolumeInfo {
@@ -219,8 +225,8 @@ export class Volume {
    * Uploads every regular file below `localDir` to `dest` (`""` is the volume root), as one batch:
    * the files appear together. Returns the written files.
    */
-  async putDir(localDir: string, dest: string): Promise<VolumeFileInfo[]> {
-    return this.batchUpload((b) => b.putDir(localDir, dest));
+  async putDir(localDir: string, dest: string, options: VolumePutDirOptions = {}): Promise<VolumeFileInfo[]> {
+    return this.batchUpload((b) => b.putDir(localDir, dest, options));
   }
 
   /**
@@ -249,10 +255,11 @@ export class Volume {
         const mode = checkMode(options.mode);
         steps.push(async () => [await localFileEntry(p, localPath, mode)]);
       },
-      putDir(localDir, dest) {
+      putDir(localDir, dest, options = {}) {
         const base = parseVolumeDir(dest, "dest");
+        const skip = new Set(options.skip ?? []);
         steps.push(async () => {
-          const entries = await localDirEntries(localDir, base);
+          const entries = await localDirEntries(localDir, base, skip);
           for (const e of entries) parseVolumePath(e.path, "localDir");
           return entries;
         });

@@ -16,7 +16,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Container } from "@chalk/container";
 import { removeDataDir, startServerProcess } from "@chalk/server/testing";
-import { median, RawRunsc } from "./raw-runsc.js";
+import { RawRunsc } from "./raw-runsc.js";
+import { median } from "./stats.js";
 
 const START_RUNS = 7;
 const EXEC_RUNS = 50;

@@ -21,6 +21,7 @@ import { ImageBuilder, imageServiceImpl, type LayerCompression } from "@chalk/im
 import { ImageService } from "@chalk/proto/image/v1";
 import { addService, createTransport, listen } from "@chalk/rpc";
 import { LocalRuntime } from "@chalk/sandbox/local";
+import { median } from "./stats.js";
 
 const repo = join(import.meta.dirname, "..", "..");
 const rounds = Number(process.env.ROUNDS ?? 0) || 3;
@@ -28,12 +29,6 @@ const HIT_RUNS = 200;
 
 const base = Image.debianSlim("3.11").aptInstall(["jq"]).pipInstall(["requests"]);
 const spec = (version: number) => base.runCommands(`echo v${version} > /version`);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 async function timed<T>(fn: () => Promise<T>): Promise<number> {
   const t = performance.now();

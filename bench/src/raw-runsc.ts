@@ -22,13 +22,6 @@ export function timeSync(fn: () => void): number {
   return performance.now() - t;
 }
 
-/** The median of some samples. */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 /** runsc by hand on one root filesystem: the floor of what any runtime over it can do. */
 export class RawRunsc {
   readonly dir = mkdtempSync(join(tmpdir(), "chalk-bench-runsc-"));

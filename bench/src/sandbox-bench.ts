@@ -5,7 +5,8 @@
  * runtime is one more {@link SandboxBenchColumn}.
  */
 import type { Sandbox, SandboxRuntime } from "@chalk/sandbox";
-import { median, RawRunsc } from "./raw-runsc.js";
+import { RawRunsc } from "./raw-runsc.js";
+import { median } from "./stats.js";
 
 /** One runtime to measure. */
 export interface SandboxBenchColumn {

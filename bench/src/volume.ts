@@ -28,6 +28,7 @@ import { VolumeService } from "@chalk/proto/volume/v1";
 import { addService, createTransport, listen } from "@chalk/rpc";
 import { Volume } from "@chalk/volume";
 import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
+import { median } from "./stats.js";
 
 const MiB = 1024 * 1024;
 const SIZES = [
@@ -46,12 +47,6 @@ async function serve(dataDir: string): Promise<void> {
     server.forceShutdown();
     void store.close().then(() => process.exit(0));
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 async function timed(runs: number, fn: (i: number) => Promise<void>): Promise<number> {

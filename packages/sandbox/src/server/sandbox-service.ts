@@ -137,8 +137,8 @@ export function sandboxServiceImpl(
       yield { event: { case: "started", value: { pid: proc.pid } } };
 
       // Client messages (stdin, EOF, signals, resizes) are applied in the background for as long as
-      // the client sends them; the response side ends when the process has exited.
-      const control = applyControl(iterator, proc);
+      // the client sends them; the response side ends when the process has exited. It never rejects.
+      void applyControl(iterator, proc);
       const events = new Channel<ExecResponseInit>();
       const forward = async (stream: AsyncIterable<Uint8Array>, kind: Stream) => {
         for await (const data of stream)
@@ -158,7 +158,6 @@ export function sandboxServiceImpl(
         if (ctx.signal.aborted) await proc.signal("SIGKILL").catch(() => undefined);
         proc.stdout.destroy();
         proc.stderr.destroy();
-        void control;
       }
     },
   };

@@ -15,6 +15,5 @@ export {
   parseCpu,
   parseGpu,
   parseMemory,
-  parsePids,
 } from "./resource-quantity.js";
 export { parseInput } from "./validate.js";

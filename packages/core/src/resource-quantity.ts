@@ -1,4 +1,4 @@
-import { ChalkError, Code, invalidArgument } from "./errors.js";
+import { invalidArgument } from "./errors.js";
 
 /** Accepted CPU forms, as shown in errors. */
 export const CPU_FORMS = 'cores as "2" or "0.5", or millicores as "500m"';
@@ -122,14 +122,4 @@ export function formatBytes(bytes: number): string {
     i++;
   }
   return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[i]}`;
-}
-
-/** Asserts a positive pids limit. */
-export function parsePids(value: number, field = "pids"): number {
-  if (!Number.isInteger(value) || value < 1 || value > 1_000_000) {
-    throw new ChalkError(Code.InvalidArgument, `${field}: ${value} is not a whole number from 1 to 1000000`, {
-      field,
-    });
-  }
-  return value;
 }

@@ -18,6 +18,8 @@ export interface LocalProcessStart {
   ctx: RunscContext;
   sandboxId: string;
   sandboxDir: string;
+  /** The PTY relay binary, for processes spawned with `pty`. */
+  ptyRelayPath: string;
   argv: readonly string[];
   options: SpawnOptions;
   /** True when the sandbox no longer runs (its processes died with it). */
@@ -178,7 +180,7 @@ export class LocalProcess implements Process {
     let input: Writable;
     try {
       if (s.options.pty) {
-        pty = new PtyRelay(s.options.pty);
+        pty = new PtyRelay(s.ptyRelayPath, s.options.pty);
         child = pty.spawn(s.ctx, args);
         streams = { stdout: pty.output, stderr: pty.emptyStderr };
         input = pty.input;
@@ -245,28 +247,21 @@ export class LocalProcess implements Process {
   }
 
   /**
-   * Sends a signal to the process's group. runsc starts each exec as the leader of its own session
-   * and process group (pgid = pid) and can signal only single processes (`runsc kill --pid`), so a
-   * helper `kill -N -PGID` runs inside the sandbox and the signal reaches the children too. In a
-   * root filesystem without `/bin/sh` the signal goes to the process alone. Signalling a process
-   * that has ended does nothing.
+   * Sends a signal to the process's group: runsc starts each exec as the leader of its own session
+   * and process group (pgid = pid), and `runsc kill --pgid` delivers to every member, children
+   * included, whatever the root filesystem holds. Signalling a process that has ended does nothing.
    */
   async signal(signal: SignalLike): Promise<void> {
     const n = signalNumber(signal);
     if (this.#exited) return;
     this.#sent.add(n);
-    try {
-      // dash's kill takes no "--": `kill -N -PGID` names the group.
-      await runsc(this.s.ctx, ["exec", this.s.sandboxId, "/bin/sh", "-c", `kill -${n} -${this.pid}`]);
-      return;
-    } catch (err) {
-      if (await this.#endedSoon()) return;
-      // A shell that ran but found no such group: the process ended meanwhile.
-      if (/no such process/i.test(ChalkError.from(err).message)) return;
-    }
-    await runsc(this.s.ctx, ["kill", `--pid=${this.pid}`, this.s.sandboxId, String(n)]).catch(async (err) => {
-      if (!(await this.#endedSoon())) throw err;
-    });
+    await runsc(this.s.ctx, ["kill", `--pgid=${this.pid}`, this.s.sandboxId, String(n)]).catch(
+      async (err) => {
+        // The group is gone (the process ended meanwhile), or the signal raced with the exit.
+        if (/no such process group/i.test(ChalkError.from(err).message)) return;
+        if (!(await this.#endedSoon())) throw err;
+      },
+    );
   }
 
   /** Whether the process has ended or ends within a moment (a signal raced with its exit). */

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChalkError, Code, notFound } from "@chalk/core";
 import { execBuffered } from "../exec.js";
@@ -18,26 +18,29 @@ import type {
 } from "../types.js";
 import { oomKills } from "./cgroups.js";
 import { LocalProcess } from "./local-process.js";
-import type { LocalRuntime, SandboxMeta } from "./local-runtime.js";
 import { type RunscContext, runsc } from "./runsc.js";
+import type { SandboxMeta, SandboxStore } from "./sandbox-store.js";
 
-/** A sandbox of a {@link LocalRuntime}: a handle on the state directory, so any process can hold one. */
+/** A sandbox of a `LocalRuntime`: a handle on the state directory, so any process can hold one. */
 export class LocalSandbox implements Sandbox {
   constructor(
-    readonly runtime: LocalRuntime,
+    private readonly store: SandboxStore,
     readonly id: string,
   ) {}
 
   async #context(): Promise<{ meta: SandboxMeta; ctx: RunscContext }> {
-    const meta = await this.runtime.readMeta(this.id);
-    return { meta, ctx: this.runtime.runscContext(meta.network, meta.net?.netns) };
+    const meta = await this.store.readMeta(this.id);
+    return { meta, ctx: await this.store.runscContext(meta.network) };
   }
 
   async #state(ctx: RunscContext): Promise<{ state: SandboxState; pid: number | undefined }> {
     try {
       const s = JSON.parse(await runsc(ctx, ["state", this.id])) as { status: string; pid: number };
-      const state: SandboxState =
+      let state: SandboxState =
         s.status === "running" ? "running" : s.status === "created" ? "created" : "stopped";
+      // runsc calls a sandbox running while its process exists, and a sandbox the kernel's OOM
+      // killer ended stays a zombie until the `runsc run` above it has cleaned up: dead already.
+      if (state === "running" && !(await hostProcessLive(s.pid))) state = "stopped";
       return { state, pid: state === "running" && s.pid > 0 ? s.pid : undefined };
     } catch {
       return { state: "stopped", pid: undefined };
@@ -46,7 +49,7 @@ export class LocalSandbox implements Sandbox {
 
   /** Whether the init process has ended (the sandbox ends with it). */
   #initEnded(): boolean {
-    return existsSync(join(this.runtime.sandboxDir(this.id), "exit.code"));
+    return this.store.initEnded(this.id);
   }
 
   async info(): Promise<SandboxInfo> {
@@ -68,7 +71,8 @@ export class LocalSandbox implements Sandbox {
     return LocalProcess.start({
       ctx,
       sandboxId: this.id,
-      sandboxDir: this.runtime.sandboxDir(this.id),
+      sandboxDir: this.store.sandboxDir(this.id),
+      ptyRelayPath: this.store.ptyRelayPath,
       argv,
       options,
       sandboxGone: async () => this.#initEnded() || (await this.#state(ctx)).state !== "running",
@@ -92,16 +96,16 @@ export class LocalSandbox implements Sandbox {
    * the sandbox meanwhile, the status it read before deleting the state is the answer.
    */
   async wait(): Promise<ProcessExit> {
-    await this.runtime.readMeta(this.id);
+    await this.store.readMeta(this.id);
     while (!this.#initEnded()) {
-      if (!existsSync(this.runtime.sandboxDir(this.id))) {
-        const final = this.runtime.finalExit(this.id);
+      if (!existsSync(this.store.sandboxDir(this.id))) {
+        const final = this.store.finalExit(this.id);
         if (final) return final;
         throw notFound("sandbox", this.id);
       }
       await sleep(50);
     }
-    return (await this.runtime.initExit(this.id)) ?? this.runtime.finalExit(this.id) ?? this.#gone();
+    return (await this.store.initExit(this.id)) ?? this.store.finalExit(this.id) ?? this.#gone();
   }
 
   #gone(): never {
@@ -134,10 +138,17 @@ export class LocalSandbox implements Sandbox {
       while (Date.now() < deadline && !this.#initEnded()) await sleep(50);
     }
     await runsc(ctx, ["kill", "--all", this.id, "9"]).catch(() => undefined);
-    await this.runtime.destroy(meta);
+    await this.store.destroy(meta);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/** Whether host process `pid` exists and is not a zombie (`/proc/<pid>/stat`'s state field). */
+async function hostProcessLive(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  return state !== "" && state !== "Z" && state !== "X";
 }

@@ -1,18 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { PassThrough, type Readable, type Writable } from "node:stream";
-import { fileURLToPath } from "node:url";
 import { keep } from "./keep-output.js";
 import { type RunscContext, runscArgv } from "./runsc.js";
-
-const relayScript = fileURLToPath(new URL("./assets/pty-relay.py", import.meta.url));
+import { requireExecutable } from "./runsc-binary.js";
 
 /**
- * Runs a `runsc exec` of a `terminal: true` process on a host pseudo-terminal through a small
- * python3 relay (`assets/pty-relay.py`). This runsc makes the caller's own stdio the sandbox
- * process's terminal (or sends a terminal's master over `--console-socket`, which Node cannot
- * receive: it passes no file descriptors over unix sockets), and Node cannot open a PTY. The relay
- * opens one, runs runsc on it, copies bytes both ways and applies resizes, so the process sees a
- * real TTY whose size follows {@link PtyRelay.resize}.
+ * Runs a `runsc exec` of a `terminal: true` process on a host pseudo-terminal through
+ * `chalk-pty-relay`, a small static Go program built beside the pinned runsc
+ * (`tooling/gvisor/cmd/chalk-pty-relay`). runsc makes the caller's own stdio the sandbox process's
+ * terminal when that stdio is one (or sends a terminal's master over `--console-socket`, which Node
+ * cannot receive: it passes no file descriptors over unix sockets), and Node cannot open a PTY. The
+ * relay opens one, runs runsc on it, copies bytes both ways and applies resizes, so the process
+ * sees a real TTY whose size follows {@link PtyRelay.resize}. The host needs no python.
  */
 export class PtyRelay {
   /** The terminal's output (stdout and stderr of the process, as a terminal shows them). */
@@ -23,13 +22,19 @@ export class PtyRelay {
   readonly emptyStderr: Readable = new PassThrough().end() as PassThrough;
   #control: Writable | undefined;
 
-  constructor(private readonly size: { cols: number; rows: number }) {}
+  /** Fails with `unavailable`, naming the setup command, when the relay is not built. */
+  constructor(
+    private readonly relayPath: string,
+    private readonly size: { cols: number; rows: number },
+  ) {
+    requireExecutable(relayPath, "the PTY relay (chalk-pty-relay)");
+  }
 
   /** Starts the relay running `runsc <global flags> <args>` on the PTY. */
   spawn(ctx: RunscContext, args: readonly string[]): ChildProcess {
     const child = spawn(
-      "python3",
-      [relayScript, String(this.size.cols), String(this.size.rows), ...runscArgv(ctx, args)],
+      this.relayPath,
+      [String(this.size.cols), String(this.size.rows), ...runscArgv(ctx, args)],
       { stdio: ["pipe", "pipe", "pipe", "pipe"] },
     );
     this.output = keep(child.stdout as Readable);

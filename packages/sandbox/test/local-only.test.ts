@@ -148,7 +148,7 @@ describe("in-process runtime only", () => {
       expect((await a.exec("cat", "/proc/net/dev")).stdoutText).toMatch(/^\s*eth0:/m);
       const meta = JSON.parse(readFileSync(join(stateDir, "sandboxes", a.id, "meta.json"), "utf8"));
       const { address } = await a.info();
-      const { stdout } = await run("ip", ["-n", meta.net.netns, "-4", "addr", "show", "dev", "eth0"]);
+      const { stdout } = await run("ip", ["-n", meta.net.netns, "addr", "show", "dev", "eth0"]);
       expect(stdout).toContain("eth0");
       expect(stdout).not.toContain(address as string);
     });

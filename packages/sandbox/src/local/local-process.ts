@@ -158,15 +158,16 @@ export class LocalProcess implements Process {
     const specFile = `${base}.json`;
     // runsc's info log for this exec: about twenty lines, the last one the exact wait status.
     const logFile = `${base}.log`;
-    try {
-      const spec = await processSpec(s);
-      await writeFile(specFile, JSON.stringify(spec), { mode: 0o600 });
-    } catch (err) {
-      // The sandbox's state went away under us: it was stopped meanwhile.
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw notFound("sandbox", s.sandboxId);
-      throw ChalkError.from(err, Code.Internal);
-    }
-    const oomKillsBefore = await s.oomKills();
+    const writeSpec = async () => {
+      try {
+        await writeFile(specFile, JSON.stringify(await processSpec(s)), { mode: 0o600 });
+      } catch (err) {
+        // The sandbox's state went away under us: it was stopped meanwhile.
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") throw notFound("sandbox", s.sandboxId);
+        throw ChalkError.from(err, Code.Internal);
+      }
+    };
+    const [, oomKillsBefore] = await Promise.all([writeSpec(), s.oomKills()]);
     const args = [
       `--debug-log=${logFile}`,
       "exec",
@@ -201,7 +202,7 @@ export class LocalProcess implements Process {
     });
     const ended = exited.then(async (code) => {
       const log = await readFile(logFile, "utf8").catch(() => "");
-      await rm(logFile, { force: true });
+      void rm(logFile, { force: true }).catch(() => undefined);
       return { code, log };
     });
     try {
@@ -220,7 +221,9 @@ export class LocalProcess implements Process {
       }
       return new LocalProcess(pid, s, input, streams, ended, pty, oomKillsBefore);
     } finally {
-      await Promise.all([rm(pidFile, { force: true }), rm(specFile, { force: true })]);
+      // runsc has read the process file and written the pid file by now: both go at once, off the
+      // exec's critical path.
+      void Promise.all([rm(pidFile, { force: true }), rm(specFile, { force: true })]).catch(() => undefined);
     }
   }
 

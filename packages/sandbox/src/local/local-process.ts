@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { readFileSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -25,7 +26,7 @@ export interface LocalProcessStart {
   /** True when the sandbox no longer runs (its processes died with it). */
   sandboxGone(): Promise<boolean>;
   /** How many OOM kills the sandbox's memory cgroup has seen so far. */
-  oomKills(): Promise<number>;
+  oomKills(): number;
 }
 
 /** The `process` object of an OCI config, as far as exec needs it. */
@@ -72,8 +73,8 @@ function validateSpawnOptions(o: SpawnOptions): void {
  * with this argv, extra environment, working directory and terminal. Handed to runsc as a file, so
  * neither argv nor environment (secrets) shows in the host's process list or in runsc's log.
  */
-async function processSpec(s: LocalProcessStart): Promise<ProcessSpec> {
-  const config = JSON.parse(await readFile(join(s.sandboxDir, "bundle", "config.json"), "utf8")) as {
+function processSpec(s: LocalProcessStart): ProcessSpec {
+  const config = JSON.parse(readFileSync(join(s.sandboxDir, "bundle", "config.json"), "utf8")) as {
     process: ProcessSpec;
   };
   const env = new Map(
@@ -158,16 +159,18 @@ export class LocalProcess implements Process {
     const specFile = `${base}.json`;
     // runsc's info log for this exec: about twenty lines, the last one the exact wait status.
     const logFile = `${base}.log`;
-    const writeSpec = async () => {
-      try {
-        await writeFile(specFile, JSON.stringify(await processSpec(s)), { mode: 0o600 });
-      } catch (err) {
-        // The sandbox's state went away under us: it was stopped meanwhile.
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") throw notFound("sandbox", s.sandboxId);
-        throw ChalkError.from(err, Code.Internal);
-      }
-    };
-    const [, oomKillsBefore] = await Promise.all([writeSpec(), s.oomKills()]);
+    // The small files of an exec (the bundle's config, the process file, the pid file, runsc's
+    // log) are read and written synchronously: each is a few hundred bytes in the local state
+    // directory, a few microseconds of blocking against four trips through libuv's thread pool
+    // per async call, which measured several milliseconds per exec on a loaded machine.
+    try {
+      writeFileSync(specFile, JSON.stringify(processSpec(s)), { mode: 0o600 });
+    } catch (err) {
+      // The sandbox's state went away under us: it was stopped meanwhile.
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw notFound("sandbox", s.sandboxId);
+      throw ChalkError.from(err, Code.Internal);
+    }
+    const oomKillsBefore = s.oomKills();
     const args = [
       `--debug-log=${logFile}`,
       "exec",
@@ -201,7 +204,7 @@ export class LocalProcess implements Process {
       child.once("exit", (code) => resolve(code));
     });
     const ended = exited.then(async (code) => {
-      const log = await readFile(logFile, "utf8").catch(() => "");
+      const log = readSmall(logFile);
       void rm(logFile, { force: true }).catch(() => undefined);
       return { code, log };
     });
@@ -246,7 +249,7 @@ export class LocalProcess implements Process {
 
   /** Whether the OOM killer struck in the sandbox while this process ran. */
   async #oomKilled(): Promise<boolean> {
-    return (await this.s.oomKills()) > this.oomKillsBefore;
+    return this.s.oomKills() > this.oomKillsBefore;
   }
 
   /**
@@ -281,7 +284,7 @@ export class LocalProcess implements Process {
     ] as const) {
       if (!Number.isInteger(n) || n < 1 || n > 65_535) throw invalidArgument(f, `${n} is not 1 to 65535`);
     }
-    this.pty.resize(cols, rows);
+    await this.pty.resize(cols, rows);
   }
 
   wait(): Promise<ProcessExit> {
@@ -299,11 +302,11 @@ async function waitForPid(pidFile: string, exit: Promise<unknown>): Promise<numb
     exited = true;
   });
   for (let waited = 0; ; waited += 2) {
-    const pid = Number.parseInt(await readFile(pidFile, "utf8").catch(() => ""), 10);
+    const pid = Number.parseInt(readSmall(pidFile), 10);
     if (pid > 0) return pid;
     if (exited) {
       // The pid file may have been written just before the exit.
-      const last = Number.parseInt(await readFile(pidFile, "utf8").catch(() => ""), 10);
+      const last = Number.parseInt(readSmall(pidFile), 10);
       return last > 0 ? last : undefined;
     }
     await sleep(waited < 1000 ? 2 : 20);
@@ -314,4 +317,13 @@ async function drain(stream: Readable): Promise<string> {
   let s = "";
   for await (const chunk of stream) s += chunk.toString();
   return s;
+}
+
+/** A small state file's text, or "" when it is not there (yet). */
+function readSmall(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
 }

@@ -103,7 +103,7 @@ export class SandboxStore {
     if (code === undefined) return undefined;
     const log = await readFile(join(dir, "init.log"), "utf8").catch(() => "");
     const status = waitStatusFromLog(log) ?? waitStatusFromExitCode(Number.parseInt(code, 10), new Set());
-    const oomKilled = status.signal === "SIGKILL" && (await oomKills(id)) > 0;
+    const oomKilled = status.signal === "SIGKILL" && oomKills(id) > 0;
     return { ...status, timedOut: false, oomKilled };
   }
 

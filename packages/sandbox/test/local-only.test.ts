@@ -106,6 +106,17 @@ describe("in-process runtime only", () => {
     }
   });
 
+  test("a PTY without the relay built is an unavailable error naming the setup command", async () => {
+    const sandbox = await create({ rootfs });
+    const noRelay = new LocalRuntime({ stateDir, ptyRelayPath: "/nonexistent/chalk-pty-relay" });
+    const again = await noRelay.get(sandbox.id);
+    const err = await again.spawn(["sh"], { pty: { cols: 80, rows: 24 } }).catch((e) => e);
+    expect(err).toMatchObject({ code: Code.Unavailable });
+    expect(err.message).toMatch(/chalk-pty-relay.*not found.*tooling\/scripts\/setup\.sh/);
+    // Without a PTY the same sandbox still runs commands.
+    expect((await again.exec("echo", "fine")).stdoutText).toBe("fine\n");
+  });
+
   test("a sandbox without network has only loopback", async () => {
     const sandbox = await create({ rootfs });
     const r = await sandbox.exec("cat", "/proc/net/dev");

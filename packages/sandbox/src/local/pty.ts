@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { PassThrough, type Readable, type Writable } from "node:stream";
+import { type Duplex, PassThrough, type Readable, type Writable } from "node:stream";
 import { keep } from "./keep-output.js";
 import { type RunscContext, runscArgv } from "./runsc.js";
 import { requireExecutable } from "./runsc-binary.js";
@@ -20,7 +20,9 @@ export class PtyRelay {
   input!: Writable;
   /** A PTY has no separate stderr: an empty, ended stream. */
   readonly emptyStderr: Readable = new PassThrough().end() as PassThrough;
-  #control: Writable | undefined;
+  #control: Duplex | undefined;
+  /** Resizes sent and not yet acknowledged by the relay, oldest first. */
+  readonly #pendingResizes: (() => void)[] = [];
 
   /** Fails with `unavailable`, naming the setup command, when the relay is not built. */
   constructor(
@@ -39,16 +41,31 @@ export class PtyRelay {
     );
     this.output = keep(child.stdout as Readable);
     this.input = child.stdin as Writable;
-    this.#control = child.stdio[3] as Writable;
+    this.#control = child.stdio[3] as Duplex;
     this.#control.on("error", () => undefined);
+    // The relay answers each resize with a newline once the terminal has the new size.
+    this.#control.on("data", (chunk: Buffer) => {
+      for (const byte of chunk) if (byte === 0x0a) this.#pendingResizes.shift()?.();
+    });
+    this.#control.on("close", () => {
+      for (const done of this.#pendingResizes.splice(0)) done();
+    });
     // The relay itself prints nothing on stderr but its own failures; drain it so it never blocks.
     child.stderr?.resume();
     return child;
   }
 
-  /** Resizes the terminal. */
-  resize(cols: number, rows: number): void {
-    this.#control?.write(`${cols} ${rows}\n`);
+  /**
+   * Resizes the terminal; resolves once the relay has applied it, so input written afterwards
+   * reaches a process that already sees the new size (input and resizes travel apart).
+   */
+  resize(cols: number, rows: number): Promise<void> {
+    const control = this.#control;
+    if (!control || control.destroyed || control.writableEnded) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#pendingResizes.push(resolve);
+      control.write(`${cols} ${rows}\n`);
+    });
   }
 
   /** Releases the relay's control channel. */

@@ -8,7 +8,8 @@
 //	fd 0  keystrokes for the terminal; its EOF sends the terminal's EOF character (^D)
 //	fd 1  what the terminal shows (the process's stdout and stderr)
 //	fd 2  the relay's own failures only
-//	fd 3  control: lines "COLS ROWS" resize the terminal (optional)
+//	fd 3  control (optional, a socket): lines "COLS ROWS" resize the terminal; after each
+//	      resize the relay writes "\n" back, so the caller can order a resize before later input
 //
 // The command runs as a session leader with the terminal as its controlling terminal. The relay
 // exits with the command's exit code, or 128+N when signal N ended it.
@@ -81,6 +82,8 @@ func resizeFrom(control *os.File, terminal *os.File) {
 		if size, err := parseSize(cols, rows); err == nil {
 			_ = pty.Setsize(terminal, size)
 		}
+		// Acknowledge: input the caller sends after this has seen the new size.
+		_, _ = control.Write([]byte("\n"))
 	}
 }
 

@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChalkError, Code, notFound } from "@chalk/core";
 import { execBuffered } from "../exec.js";
@@ -33,18 +33,28 @@ export class LocalSandbox implements Sandbox {
     return { meta, ctx: await this.store.runscContext(meta.network) };
   }
 
-  async #state(ctx: RunscContext): Promise<{ state: SandboxState; pid: number | undefined }> {
-    try {
-      const s = JSON.parse(await runsc(ctx, ["state", this.id])) as { status: string; pid: number };
-      let state: SandboxState =
-        s.status === "running" ? "running" : s.status === "created" ? "created" : "stopped";
-      // runsc calls a sandbox running while its process exists, and a sandbox the kernel's OOM
-      // killer ended stays a zombie until the `runsc run` above it has cleaned up: dead already.
-      if (state === "running" && !(await hostProcessLive(s.pid))) state = "stopped";
-      return { state, pid: state === "running" && s.pid > 0 ? s.pid : undefined };
-    } catch {
-      return { state: "stopped", pid: undefined };
+  /**
+   * The sandbox's state from this runtime's own records, without a `runsc state` call (a runsc
+   * process per call, tens of ms on a loaded machine): the init has ended (the wrapper wrote its
+   * status), or the sandbox process that `runsc run --pid-file` named is alive, not a zombie, and
+   * still this sandbox's (its command line names this sandbox's bundle, so a reused pid does not
+   * count). A sandbox the kernel's OOM killer ended stays a zombie until the `runsc run` above it
+   * has cleaned up: dead already. No pid yet means runsc is still creating it.
+   */
+  #state(): { state: SandboxState; pid: number | undefined } {
+    if (this.#initEnded()) return { state: "stopped", pid: undefined };
+    const dir = this.store.sandboxDir(this.id);
+    const pid = Number.parseInt(readText(join(dir, "sandbox.pid")), 10);
+    if (!(pid > 0)) {
+      return { state: existsSync(join(dir, "runsc.log")) ? "created" : "stopped", pid: undefined };
     }
+    const cmdline = readText(`/proc/${pid}/cmdline`).split("\0");
+    const stat = readText(`/proc/${pid}/stat`);
+    const procState = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    const ours = cmdline.includes(`--bundle=${join(dir, "bundle")}`);
+    return ours && procState !== "" && procState !== "Z" && procState !== "X"
+      ? { state: "running", pid }
+      : { state: "stopped", pid: undefined };
   }
 
   /** Whether the init process has ended (the sandbox ends with it). */
@@ -53,8 +63,8 @@ export class LocalSandbox implements Sandbox {
   }
 
   async info(): Promise<SandboxInfo> {
-    const { meta, ctx } = await this.#context();
-    const { state, pid } = await this.#state(ctx);
+    const meta = await this.store.readMeta(this.id);
+    const { state, pid } = this.#state();
     return {
       id: this.id,
       state,
@@ -75,7 +85,7 @@ export class LocalSandbox implements Sandbox {
       ptyRelayPath: this.store.ptyRelayPath,
       argv,
       options,
-      sandboxGone: async () => this.#initEnded() || (await this.#state(ctx)).state !== "running",
+      sandboxGone: async () => this.#state().state !== "running",
       oomKills: () => oomKills(this.id),
     });
   }
@@ -146,9 +156,11 @@ export class LocalSandbox implements Sandbox {
   }
 }
 
-/** Whether host process `pid` exists and is not a zombie (`/proc/<pid>/stat`'s state field). */
-async function hostProcessLive(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-  const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-  return state !== "" && state !== "Z" && state !== "X";
+/** A small file's text (state files, procfs), or "" when it is not there. */
+function readText(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
 }

@@ -28,6 +28,7 @@ export {
   type VolumeOptions,
   type VolumePutDirOptions,
   type VolumePutFileOptions,
+  type VolumeReadToPathOptions,
   type VolumeRemoveFileOptions,
 } from "./volume.js";
 export {

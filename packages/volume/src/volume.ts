@@ -39,6 +39,12 @@ export interface VolumePutFileOptions {
   mode?: number;
 }
 
+/** Options for {@link Volume.readFileToPath}. */
+export interface VolumeReadToPathOptions {
+  /** Called after each chunk is written with the bytes received so far. */
+  onProgress?: (bytesReceived: number) => void;
+}
+
 /** Options for {@link Volume.removeFile}. */
 export interface VolumeRemoveFileOptions {
   /** Also remove a directory and everything below it. Default false. */
@@ -342,12 +348,22 @@ export class Volume {
 
   /**
    * Downloads a file to a local path, streamed with bounded memory. The local file appears complete
-   * or not at all (written next to it, then renamed).
+   * or not at all (written next to it, then renamed). `onProgress` receives the bytes received so far.
    */
-  async readFileToPath(path: string, localPath: string): Promise<void> {
+  async readFileToPath(path: string, localPath: string, options: VolumeReadToPathOptions = {}): Promise<void> {
     const tmp = `${localPath}.chalk-download-${process.pid}-${Date.now()}`;
+    const onProgress = options.onProgress;
+    const chunks = this.readFileStream(path);
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      let received = 0;
+      for await (const chunk of chunks) {
+        received += chunk.byteLength;
+        yield chunk;
+        onProgress?.(received);
+      }
+    }
     try {
-      await pipeline(this.readFileStream(path), createWriteStream(tmp, { flags: "wx" }));
+      await pipeline(counted(), createWriteStream(tmp, { flags: "wx" }));
       await rename(tmp, localPath);
     } catch (err) {
       await rm(tmp, { force: true });

@@ -14,7 +14,19 @@ export function initialize(data: { cliUrl: string }): void {
 
 const SDK = /^@chalk\/(container|image|secrets|volume|sandbox|core)(\/.*)?$/;
 
-export const resolve: ResolveHook = (specifier, context, nextResolve) => {
+/**
+ * SDK imports resolve from the CLI. `.ts` files outside node_modules load as ES modules whatever
+ * their package's "type" says: as CommonJS they would `require()` the SDK, which is ESM only.
+ */
+export const resolve: ResolveHook = async (specifier, context, nextResolve) => {
   if (cliUrl && SDK.test(specifier)) return nextResolve(specifier, { ...context, parentURL: cliUrl });
-  return nextResolve(specifier, context);
+  const resolved = await nextResolve(specifier, context);
+  if (
+    resolved.url.startsWith("file:") &&
+    resolved.url.endsWith(".ts") &&
+    !resolved.url.includes("/node_modules/")
+  ) {
+    return { ...resolved, format: "module" };
+  }
+  return resolved;
 };

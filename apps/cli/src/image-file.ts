@@ -10,6 +10,7 @@ import { ChalkError, Code, invalidArgument } from "@chalk/core";
 import { Image } from "@chalk/image";
 
 let hooked = false;
+let tsxRegistered = false;
 
 /** Loads `file` and returns its default export, which must be an `Image`. */
 export async function loadImageFile(file: string, field = "--image-file"): Promise<Image> {
@@ -31,12 +32,14 @@ export async function loadImageFile(file: string, field = "--image-file"): Promi
   }
   let mod: { default?: unknown };
   try {
-    if (typescript) {
-      const { tsImport } = await import("tsx/esm/api");
-      mod = (await tsImport(pathToFileURL(path).href, import.meta.url)) as { default?: unknown };
-    } else {
-      mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+    // tsx's loader is registered for the whole process (not tsImport's namespace, which would load
+    // a second copy of the SDK and so a second Image class).
+    if (typescript && !tsxRegistered) {
+      const { register: registerTsx } = await import("tsx/esm/api");
+      registerTsx();
+      tsxRegistered = true;
     }
+    mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
   } catch (err) {
     if (err instanceof ChalkError) throw err;
     const message = err instanceof Error ? err.message.split("\n")[0] : String(err);

@@ -28,6 +28,11 @@ async function exit(code: number): Promise<never> {
 async function main(): Promise<never> {
   const args = process.argv.slice(2);
   const codes = failureCodes(args);
+  // A command whose work ended without settling (a stream that never closed) must not exit 0.
+  process.once("beforeExit", () => {
+    process.stderr.write("chalk: [internal] the command stopped without finishing\n");
+    process.exit(codes.error);
+  });
   try {
     await buildProgram().parseAsync(process.argv);
     return exit(0);

@@ -3,6 +3,7 @@
  * the container's own `tar` and `cat` over an exec stream (stdin in, stdout out), with progress.
  * When the files API lands this can move onto it; the command stays the same.
  */
+import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
@@ -106,7 +107,7 @@ async function upload(local: string, remote: Remote, c: Container): Promise<void
         target,
         (st.mode & 0o7777).toString(8),
       ]);
-  proc.stdout.resume();
+  proc.stdout.on("error", () => undefined).resume();
   const done = finished(proc, `writing ${target}`);
   let sent = 0;
   try {
@@ -136,16 +137,16 @@ async function download(remote: Remote, local: string, c: Container): Promise<vo
   const size = await run(c, kind === "dir" ? 'du -sb -- "$1" | cut -f1' : 'wc -c < "$1"', remote.path)
     .then((s) => Number.parseInt(s, 10))
     .catch(() => Number.NaN);
-  const progress = new TransferProgress(
-    terminal(),
-    `copying ${c.name}:${remote.path} to ${target}`,
-    Number.isFinite(size) ? size : undefined,
-  );
   if (kind === "dir" && (await stat(target).catch(() => undefined))) {
     throw new ChalkError(Code.AlreadyExists, `cp: ${target} exists; remove it or copy to another path`, {
       field: "destination",
     });
   }
+  const progress = new TransferProgress(
+    terminal(),
+    `copying ${c.name}:${remote.path} to ${target}`,
+    Number.isFinite(size) ? size : undefined,
+  );
   // Written beside the target, then renamed: the target appears complete or not at all.
   const tmp = join(dirname(target), `.${basename(target)}.chalk-cp-${process.pid}-${Date.now()}`);
   const proc = await c.sandbox.spawn(
@@ -166,7 +167,16 @@ async function download(remote: Remote, local: string, c: Container): Promise<vo
       await mkdir(tmp, { mode: 0o755 });
       // node-tar strips absolute paths and "..", and refuses to write through symlinks, so a
       // hostile archive cannot place files outside `tmp`; owners are not copied.
-      await pipeline(counted(), tar.x({ cwd: tmp, preserveOwner: false, strict: true }));
+      const unpack = tar.x({ cwd: tmp, preserveOwner: false, strict: true });
+      const unpacked = new Promise<void>((resolve, reject) => {
+        unpack.on("close", () => resolve());
+        unpack.on("error", reject);
+      });
+      for await (const chunk of counted()) {
+        if (!unpack.write(chunk)) await Promise.race([once(unpack, "drain"), unpacked]);
+      }
+      unpack.end();
+      await unpacked;
     } else {
       await pipeline(counted(), createWriteStream(tmp, { flags: "wx", mode: 0o644 }));
     }

@@ -23,7 +23,6 @@ export function execCommand(): Command {
     .option("-i, --interactive", "stream stdin to the command")
     .option("-t, --tty", "run the command on a terminal (raw mode, following window resizes)")
     .option("-w, --workdir <dir>", "working directory inside the container")
-    .passThroughOptions()
     .action(
       async (
         ref: string,

@@ -36,8 +36,8 @@ interface RunFlags {
 }
 
 /**
- * The operands of `chalk run`: the image reference (unless `--image-file`) and the command. After
- * `--` everything is the command; without `--`, the first operand is the image, as docker's.
+ * The operands of `chalk run`: the image reference (unless `--image-file`), then `--` and the
+ * command (everything after `--`, flags included).
  */
 export function runOperands(
   operands: readonly string[],
@@ -47,10 +47,9 @@ export function runOperands(
   const dash = rawArgs.indexOf("--");
   const command = dash >= 0 ? rawArgs.slice(dash + 1) : [];
   const before = operands.slice(0, operands.length - command.length);
-  if (dash < 0) {
-    return hasImageFile
-      ? { image: undefined, command: [...before] }
-      : { image: before[0], command: before.slice(1) };
+  if (dash < 0 && before.length > (hasImageFile ? 0 : 1)) {
+    const extra = before.slice(hasImageFile ? 0 : 1).join(" ");
+    throw new UsageError(`run: put the command after -- (chalk run … -- ${extra})`);
   }
   if (hasImageFile) {
     if (before.length > 0) throw new UsageError("run: give an image or --image-file, not both");
@@ -104,7 +103,6 @@ export function runCommand(): Command {
     .option("-i, --interactive", "with a command: stream stdin to it")
     .option("-t, --tty", "with a command: run it on a terminal")
     .option("-o, --output <format>", "with --detach: text (the id) or json", "text")
-    .passThroughOptions()
     .action(async (imageArg: string | undefined, rest: string[], opts: RunFlags, cmd: Command) => {
       const { image: ref, command } = runOperands(
         [...(imageArg === undefined ? [] : [imageArg]), ...rest],

@@ -51,7 +51,8 @@ export class BuildProgress {
     this.#partial = "";
     this.#keep(`#${e.index + 1} ${e.description}${e.cached ? " (cached)" : ""}\n`);
     if (!this.term.live) {
-      note(`${this.#label(this.#step)}: ${e.cached ? "cached" : "building"}`);
+      // A cached step is reported once, when it is done.
+      if (!e.cached) note(`${this.#label(this.#step)}: building`);
       return;
     }
     this.#spinner = ora({ stream: process.stderr, text: this.#text(), discardStdin: false }).start();

@@ -4,7 +4,7 @@
  * the one `--context` names). A context's token is sent only to that context's server.
  */
 import type { Command } from "commander";
-import { readConfig } from "./config.js";
+import { type Config, readConfig } from "./config.js";
 import { UsageError } from "./errors.js";
 
 /** Where a command connects. */
@@ -34,7 +34,8 @@ export function connectionOptions(cmd: Command): Command {
     .option("--ca <file>", "PEM file of the CA of the server's TLS certificate");
 }
 
-interface ConnectionFlags {
+/** The connection flags of a command. */
+export interface ConnectionFlags {
   server?: string;
   environment?: string;
   context?: string;
@@ -43,13 +44,21 @@ interface ConnectionFlags {
 
 /** Resolves the connection of a command from its flags, the environment and the config file. */
 export async function resolveConnection(flags: ConnectionFlags): Promise<Connection> {
-  const config = await readConfig();
+  return chooseConnection(flags, process.env, await readConfig());
+}
+
+/** The connection that flags, environment variables and the config file give, in that order. */
+export function chooseConnection(
+  flags: ConnectionFlags,
+  environment: Readonly<Record<string, string | undefined>>,
+  config: Config,
+): Connection {
   const name = flags.context ?? config.currentContext;
   const ctx = name === undefined ? undefined : config.contexts[name];
   if (flags.context !== undefined && !ctx) {
     throw new UsageError(`context ${JSON.stringify(flags.context)} does not exist (chalk context ls)`);
   }
-  const env = (k: string) => (process.env[k] === "" ? undefined : process.env[k]);
+  const env = (k: string) => (environment[k] === "" ? undefined : environment[k]);
   const server = flags.server ?? env("CHALK_API_SERVER") ?? ctx?.server ?? DEFAULT_SERVER;
   const token = env("CHALK_TOKEN") ?? (ctx && ctx.server === server ? ctx.token : undefined);
   return {

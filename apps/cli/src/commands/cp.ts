@@ -172,6 +172,8 @@ async function download(remote: Remote, local: string, c: Container): Promise<vo
         unpack.on("close", () => resolve());
         unpack.on("error", reject);
       });
+      // Awaited below; until then a rejection must not count as unhandled (and end the process).
+      unpacked.catch(() => undefined);
       for await (const chunk of counted()) {
         if (!unpack.write(chunk)) await Promise.race([once(unpack, "drain"), unpacked]);
       }

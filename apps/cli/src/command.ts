@@ -2,7 +2,8 @@
 import { Command, Option } from "commander";
 import { type SdkConnectOptions, sdkOptions } from "./client.js";
 import { connectionOptions, resolveConnection } from "./connection.js";
-import { UsageError } from "./errors.js";
+import { ExitCode, errorLine, UsageError } from "./errors.js";
+import { note } from "./terminal.js";
 
 /** A subcommand with a description and examples (shown under "Examples:" in its --help). */
 export function subcommand(name: string, description: string, examples: readonly string[]): Command {
@@ -39,4 +40,25 @@ export function intFlag(flag: string, value: string, min: number, max: number): 
     throw new UsageError(`${flag}: ${JSON.stringify(value)} is not an integer from ${min} to ${max}`);
   }
   return n;
+}
+
+/**
+ * Acts on each name in turn (`stop a b`, `volume rm a b`): prints what `act` returns (the name it
+ * acted on) on stdout, a one-line error on stderr for each failure, and exits 1 at the end when any
+ * failed, after trying them all.
+ */
+export async function forEachName(
+  names: readonly string[],
+  act: (name: string) => Promise<string>,
+): Promise<void> {
+  let failed = 0;
+  for (const name of names) {
+    try {
+      process.stdout.write(`${await act(name)}\n`);
+    } catch (err) {
+      failed++;
+      note(`chalk: ${name}: ${errorLine(err)}`);
+    }
+  }
+  if (failed > 0) throw new ExitCode(1);
 }

@@ -350,7 +350,11 @@ export class Volume {
    * Downloads a file to a local path, streamed with bounded memory. The local file appears complete
    * or not at all (written next to it, then renamed). `onProgress` receives the bytes received so far.
    */
-  async readFileToPath(path: string, localPath: string, options: VolumeReadToPathOptions = {}): Promise<void> {
+  async readFileToPath(
+    path: string,
+    localPath: string,
+    options: VolumeReadToPathOptions = {},
+  ): Promise<void> {
     const tmp = `${localPath}.chalk-download-${process.pid}-${Date.now()}`;
     const onProgress = options.onProgress;
     const chunks = this.readFileStream(path);

@@ -128,6 +128,33 @@ async function upload(local: string, remote: Remote, c: Container): Promise<void
   progress.finish(`copied ${local} to ${c.name}:${target}`);
 }
 
+/**
+ * Unpacks a tar stream into `dir` with node-tar, which strips absolute paths and "..", and refuses
+ * to write through symlinks, so a hostile archive cannot place files outside `dir`; owners are not
+ * copied. The first problem (strict mode) stops the unpacking and fails the copy.
+ */
+async function unpackInto(dir: string, chunks: AsyncIterable<Buffer>, from: string): Promise<void> {
+  const unpack = tar.x({ cwd: dir, preserveOwner: false, strict: true });
+  let failed = false;
+  const finished = new Promise<void>((resolve, reject) => {
+    unpack.on("close", () => resolve());
+    // Every later entry may fail too: listen for all of them, report the first.
+    unpack.on("error", (err: Error) => {
+      if (failed) return;
+      failed = true;
+      reject(new ChalkError(Code.FailedPrecondition, `cp: refused the archive from ${from}: ${err.message}`));
+    });
+  });
+  // Awaited below; until then a rejection must not count as unhandled (and end the process).
+  finished.catch(() => undefined);
+  for await (const chunk of chunks) {
+    if (failed) break;
+    if (!unpack.write(chunk)) await Promise.race([once(unpack, "drain"), finished]);
+  }
+  if (!failed) unpack.end();
+  await finished;
+}
+
 async function download(remote: Remote, local: string, c: Container): Promise<void> {
   const kind = await remoteKind(c, remote.path);
   if (kind === "none" || kind === "noparent")
@@ -165,20 +192,7 @@ async function download(remote: Remote, local: string, c: Container): Promise<vo
   try {
     if (kind === "dir") {
       await mkdir(tmp, { mode: 0o755 });
-      // node-tar strips absolute paths and "..", and refuses to write through symlinks, so a
-      // hostile archive cannot place files outside `tmp`; owners are not copied.
-      const unpack = tar.x({ cwd: tmp, preserveOwner: false, strict: true });
-      const unpacked = new Promise<void>((resolve, reject) => {
-        unpack.on("close", () => resolve());
-        unpack.on("error", reject);
-      });
-      // Awaited below; until then a rejection must not count as unhandled (and end the process).
-      unpacked.catch(() => undefined);
-      for await (const chunk of counted()) {
-        if (!unpack.write(chunk)) await Promise.race([once(unpack, "drain"), unpacked]);
-      }
-      unpack.end();
-      await unpacked;
+      await unpackInto(tmp, counted(), c.name);
     } else {
       await pipeline(counted(), createWriteStream(tmp, { flags: "wx", mode: 0o644 }));
     }
@@ -188,7 +202,8 @@ async function download(remote: Remote, local: string, c: Container): Promise<vo
     progress.abort();
     await proc.signal("SIGKILL").catch(() => undefined);
     await done.catch(() => undefined);
-    await rm(tmp, { recursive: true, force: true });
+    // Writes node-tar had started may still land: retry until the directory is gone.
+    await rm(tmp, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 }).catch(() => undefined);
     throw err;
   }
   progress.finish(`copied ${c.name}:${remote.path} to ${target}`);

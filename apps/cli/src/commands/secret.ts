@@ -1,7 +1,6 @@
 import { Secrets } from "@chalk/secrets";
 import { Command } from "commander";
-import { outputOption, printJson, sdkFor, serverCommand } from "../command.js";
-import { ExitCode, errorLine } from "../errors.js";
+import { forEachName, outputOption, printJson, sdkFor, serverCommand } from "../command.js";
 import { formatAge, table } from "../format.js";
 import { secretJson } from "../json.js";
 import { readSecret } from "../read-secret.js";
@@ -53,17 +52,10 @@ export function secretCommand(): Command {
       .argument("<name...>", "secret names")
       .action(async (names: string[], _o: unknown, cmd: Command) => {
         const sdk = await sdkFor(cmd);
-        let failed = 0;
-        for (const name of names) {
-          try {
-            await Secrets.delete(name, sdk);
-            process.stdout.write(`${name}\n`);
-          } catch (err) {
-            failed++;
-            note(`chalk: ${name}: ${errorLine(err)}`);
-          }
-        }
-        if (failed > 0) throw new ExitCode(1);
+        await forEachName(names, async (name) => {
+          await Secrets.delete(name, sdk);
+          return name;
+        });
       }),
   );
   return secret;

@@ -1,9 +1,8 @@
 import type { Command } from "commander";
-import { sdkFor, serverCommand } from "../command.js";
+import { forEachName, sdkFor, serverCommand } from "../command.js";
 import { attachContainer } from "../containers.js";
-import { ExitCode, errorLine, UsageError } from "../errors.js";
+import { UsageError } from "../errors.js";
 import { parseDuration } from "../format.js";
-import { note } from "../terminal.js";
 
 /** `chalk stop`: stops containers (SIGTERM, grace period, SIGKILL). */
 export function stopCommand(): Command {
@@ -21,17 +20,10 @@ export function stopCommand(): Command {
         );
       }
       const sdk = await sdkFor(cmd);
-      let failed = 0;
-      for (const ref of refs) {
-        try {
-          const c = await attachContainer(ref, sdk);
-          await c.stop({ gracePeriodSeconds: grace });
-          process.stdout.write(`${c.name}\n`);
-        } catch (err) {
-          failed++;
-          note(`chalk: ${ref}: ${errorLine(err)}`);
-        }
-      }
-      if (failed > 0) throw new ExitCode(1);
+      await forEachName(refs, async (ref) => {
+        const c = await attachContainer(ref, sdk);
+        await c.stop({ gracePeriodSeconds: grace });
+        return c.name;
+      });
     });
 }

@@ -3,12 +3,11 @@ import { basename, join, relative } from "node:path";
 import { ChalkError, Code } from "@chalk/core";
 import { Volume, type VolumeFileInfo } from "@chalk/volume";
 import { Command } from "commander";
-import { outputOption, printJson, sdkFor, serverCommand } from "../command.js";
-import { ExitCode, errorLine } from "../errors.js";
+import { forEachName, outputOption, printJson, sdkFor, serverCommand } from "../command.js";
 import { formatAge, formatBytes, table } from "../format.js";
 import { volumeFileJson, volumeJson } from "../json.js";
 import { TransferProgress } from "../progress/transfer-progress.js";
-import { note, terminal } from "../terminal.js";
+import { terminal } from "../terminal.js";
 
 /** `chalk volume …`: named volumes and their files. */
 export function volumeCommand(): Command {
@@ -49,17 +48,10 @@ export function volumeCommand(): Command {
       .argument("<name...>", "volume names")
       .action(async (names: string[], _o: unknown, cmd: Command) => {
         const sdk = await sdkFor(cmd);
-        let failed = 0;
-        for (const name of names) {
-          try {
-            await new Volume(name, sdk).delete();
-            process.stdout.write(`${name}\n`);
-          } catch (err) {
-            failed++;
-            note(`chalk: ${name}: ${errorLine(err)}`);
-          }
-        }
-        if (failed > 0) throw new ExitCode(1);
+        await forEachName(names, async (name) => {
+          await new Volume(name, sdk).delete();
+          return name;
+        });
       }),
   );
   volume.addCommand(

@@ -514,7 +514,16 @@ export class Container implements AsyncDisposable {
   /** The entrypoint's output as it is written, until the entrypoint ends. */
   logs(options: ContainerLogsOptions & { follow: true }): AsyncIterable<string>;
   logs(options: ContainerLogsOptions = {}): Promise<string> | AsyncIterable<string> {
-    const tailLines = checkTailLines(options.tailLines);
+    let tailLines: number;
+    try {
+      tailLines = checkTailLines(options.tailLines);
+    } catch (err) {
+      // Bad input rejects, as from every other async method; it does not throw at the call.
+      if (!options.follow) return Promise.reject(err);
+      return {
+        [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }),
+      };
+    }
     const stream = this.#client.containerLogs(
       { ref: { case: "id", value: this.id }, follow: options.follow ?? false, tailLines },
       options.signal ? { signal: options.signal } : {},

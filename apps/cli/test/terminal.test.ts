@@ -47,17 +47,21 @@ describe("chalk exec -it in a terminal", () => {
     t.line("echo hello-$((6 * 7))");
     await t.waitFor(/^hello-42$/m);
 
-    t.line("stty size");
-    await t.waitFor(/^30 100$/m);
+    // The output is matched, not the echoed command line ($(...) is expanded only in the output).
+    t.line('echo "size=$(stty size)"');
+    await t.waitFor("size=30 100");
     t.resize(120, 40);
-    t.line("stty size");
-    await t.waitFor(/^40 120$/m);
+    await new Promise((r) => setTimeout(r, 1000));
+    t.line('echo "resized=$(stty size)"');
+    await t.waitFor("resized=40 120");
 
     // Ctrl-C travels as a byte in raw mode; the remote terminal turns it into SIGINT for sleep.
-    t.line("sleep 600; echo sleep-ended-$?");
+    t.line("sleep 600");
     await new Promise((r) => setTimeout(r, 1000));
     t.keys("C-c");
-    await t.waitFor(/^sleep-ended-130$/m);
+    // bash is back at its prompt and says sleep died of SIGINT.
+    t.line('echo "sleep-status=$?"');
+    await t.waitFor(/^sleep-status=130$/m);
     t.line("echo still-here");
     await t.waitFor(/^still-here$/m);
 
@@ -70,11 +74,11 @@ describe("chalk exec -it in a terminal", () => {
     const name = await container();
     const t = terminal();
     t.line(
-      `${chalk} exec ${name} -- sh -c 'trap "echo got-sigint; exit 7" INT; echo waiting; sleep 600 & wait'; echo "chalk-exit=$?"`,
+      `${chalk} exec ${name} -- sh -c 'trap "echo got-sigint; exit 7" INT; echo waiting; sleep 600'; echo "chalk-exit=$?"`,
     );
     await t.waitFor(/^waiting$/m);
     t.keys("C-c");
-    await t.waitFor(/^got-sigint$/m);
+    await t.waitFor(/got-sigint$/m); // after the terminal's "^C"
     await t.waitFor(/^chalk-exit=7$/m);
     expect(await status(name)).toBe("Running");
   });
@@ -100,6 +104,25 @@ describe("progress and prompts in a terminal", () => {
     expect(after).not.toContain("│");
     expect(after).not.toMatch(/building \d/);
     expect(after).toMatch(/local\/.*@sha256:[0-9a-f]{64}/);
+  });
+
+  test("a terminal gets colour and animated progress; NO_COLOR gets plain text and plain progress lines", async () => {
+    const name = await container();
+    const t = terminal(160, 30);
+    t.line(`${chalk} ps; echo ps-done`);
+    await t.waitFor(/^ps-done$/m);
+    // The header is bold and a Running status green.
+    expect(t.screenWithEscapes()).toMatch(
+      new RegExp(String.raw`\u001b\[[0-9;]*m.*${name}.*\u001b\[[0-9;]*mRunning`),
+    );
+    t.line("clear");
+    t.line(
+      `NO_COLOR=1 ${chalk} ps; NO_COLOR=1 ${chalk} run ${TEST_IMAGE} -- echo plain-run; echo plain-done`,
+    );
+    const plain = await t.waitFor(/^plain-done$/m);
+    expect(t.screenWithEscapes()).not.toMatch(/\u001b\[[0-9;]*m/);
+    expect(plain).toMatch(/^starting run-[0-9a-f]{8}$/m);
+    expect(plain).toMatch(/^plain-run$/m);
   });
 
   test("secret set prompts without echoing the value", async () => {

@@ -3,7 +3,7 @@
  * keys sent with send-keys, the screen read with capture-pane. Killed (that server only) after use.
  */
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -62,6 +62,11 @@ export class Terminal {
     return this.#tmux("capture-pane", "-t", "t", "-p", "-J", "-S", "-200");
   }
 
+  /** The screen with its colour escape sequences. */
+  screenWithEscapes(): string {
+    return this.#tmux("capture-pane", "-t", "t", "-p", "-e", "-J", "-S", "-200");
+  }
+
   /** Waits until the screen matches, or throws with the screen. */
   async waitFor(pattern: RegExp | string, timeoutMs = 120_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
@@ -73,12 +78,14 @@ export class Terminal {
     }
   }
 
-  /** Kills this tmux server (and what runs in it). */
+  /** Kills this tmux server (and what runs in it) and removes its socket. */
   kill(): void {
     try {
       this.#tmux("kill-server");
     } catch {
       // already gone
     }
+    const uid = process.getuid?.() ?? 0;
+    rmSync(join(process.env.TMUX_TMPDIR ?? "/tmp", `tmux-${uid}`, this.socket), { force: true });
   }
 }

@@ -28,6 +28,10 @@ async function exit(code: number): Promise<never> {
 async function main(): Promise<never> {
   const args = process.argv.slice(2);
   const codes = failureCodes(args);
+  // A reader that went away (`chalk logs web | head`): end as a process killed by SIGPIPE would.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(128 + 13);
+  });
   // A command whose work ended without settling (a stream that never closed) must not exit 0.
   process.once("beforeExit", () => {
     process.stderr.write("chalk: [internal] the command stopped without finishing\n");

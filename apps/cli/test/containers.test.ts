@@ -3,10 +3,13 @@
  * against a real server and gVisor, checking output, JSON and exit codes (docker's 125/126/127 for
  * chalk's own failures in exec and run -- CMD, 1 and 2 elsewhere).
  */
+import { execFileSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { Integrations } from "@chalk/container";
 import { describe, expect, test } from "vitest";
+import { CHALK } from "./cli.js";
 import { oneErrorLine, TEST_IMAGE, uniqueName, useCli } from "./fixtures.js";
 
 const cli = useCli();
@@ -178,6 +181,32 @@ describe("chalk run --detach, ps, inspect", () => {
     expect(e.stdout).toBe("1 copied managed-value-7d1 local-value-9e2\nfrom the volume\n");
   });
 
+  test("--integration injects every key of an integration; --gpu reaches the server, which has none here", async () => {
+    const integration = `pg_${Math.random().toString(36).slice(2, 8)}`;
+    await Integrations.set(
+      integration,
+      { PGHOST: "db.internal", PGPASSWORD: "pw-5c1" },
+      {
+        transport: cli.server.transport(),
+      },
+    );
+    const r = await cli.chalk([
+      "run",
+      TEST_IMAGE,
+      "--integration",
+      integration,
+      "--",
+      "sh",
+      "-c",
+      'echo "$PGHOST $PGPASSWORD"',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("db.internal pw-5c1\n");
+    const gpu = await cli.chalk(["run", TEST_IMAGE, "--gpu", "nvidia-l4:1", "--detach"]);
+    expect(gpu.code).toBe(1);
+    expect(gpu.stderr.trimEnd().split("\n").at(-1)).toMatch(/^chalk: \[failed_precondition\] .*(gpu|GPU)/);
+  });
+
   test("bad flag values are usage errors (exit 2) with one line naming the flag, and nothing starts", async () => {
     const name = uniqueName("bad");
     const cpu = await cli.chalk(["run", TEST_IMAGE, "--name", name, "--detach", "--cpu", "lots"]);
@@ -241,6 +270,20 @@ describe("chalk exec", () => {
     expect(r).toEqual({ code: 0, stdout: "2000\ndone\n", stderr: "" });
     const closed = await cli.chalk(["exec", name, "--", "cat"], { input: "not sent\n" });
     expect(closed).toEqual({ code: 0, stdout: "", stderr: "" });
+  });
+
+  test("a reader that goes away ends chalk as SIGPIPE would (141), without a stack trace", async () => {
+    const name = await started();
+    const env = cli.env();
+    const out = execFileSync(
+      "bash",
+      [
+        "-c",
+        `${process.execPath} ${CHALK} exec ${name} -- sh -c 'yes | head -c 50000000' | head -c 5; echo " status=\${PIPESTATUS[0]}"`,
+      ],
+      { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+    );
+    expect(out).toBe("y\ny\ny status=141\n");
   });
 
   test("-e and -w apply to the command", async () => {

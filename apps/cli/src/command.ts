@@ -9,7 +9,7 @@ import { note } from "./terminal.js";
 export function subcommand(name: string, description: string, examples: readonly string[]): Command {
   return new Command(name)
     .description(description)
-    .summary(description.split(/[:.;] /)[0] ?? description)
+    .summary(description.split(/[:.] /)[0] ?? description)
     .addHelpText("after", `\nExamples:\n${examples.map((e) => `  $ ${e}`).join("\n")}\n`);
 }
 

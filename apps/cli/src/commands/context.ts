@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { listContainers } from "@chalk/container";
 import { ChalkError, Code } from "@chalk/core";
-import { Command } from "commander";
+import type { Command } from "commander";
 import { sdkOptions } from "../client.js";
 import { outputOption, printJson, subcommand } from "../command.js";
 import { checkContextName, configPath, readConfig, writeConfig } from "../config.js";
@@ -64,9 +64,10 @@ export function loginCommand(): Command {
 
 /** `chalk context ls|use|rm`. */
 export function contextCommand(): Command {
-  const context = new Command("context")
-    .description("List, switch and remove saved contexts (chalk login adds them)")
-    .addHelpText("after", "\nExamples:\n  $ chalk context ls\n  $ chalk context use prod\n");
+  const context = subcommand("context", "List, switch and remove saved contexts (chalk login adds them)", [
+    "chalk context ls",
+    "chalk context use prod",
+  ]);
   context.addCommand(
     subcommand("ls", "List contexts (tokens are never shown)", [
       "chalk context ls",

@@ -1,7 +1,7 @@
 import { ImageClient } from "@chalk/image";
-import { Command } from "commander";
+import type { Command } from "commander";
 import { buildWithProgress } from "../build.js";
-import { outputOption, printJson, sdkFor, serverCommand } from "../command.js";
+import { outputOption, printJson, sdkFor, serverCommand, subcommand } from "../command.js";
 import { formatAge, formatBytes, table } from "../format.js";
 import { loadImageFile } from "../image-file.js";
 import { imageJson } from "../json.js";
@@ -9,9 +9,7 @@ import { terminal } from "../terminal.js";
 
 /** `chalk image …`: build and list images. */
 export function imageCommand(): Command {
-  const image = new Command("image")
-    .description("Build and list images")
-    .addHelpText("after", "\nExamples:\n  $ chalk image build spec.ts\n  $ chalk image ls\n");
+  const image = subcommand("image", "Build and list images", ["chalk image build spec.ts", "chalk image ls"]);
   image.addCommand(
     serverCommand("build", "Build the Image a module exports by default, with live step progress", [
       "chalk image build spec.ts",

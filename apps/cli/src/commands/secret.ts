@@ -1,6 +1,6 @@
 import { Secrets } from "@chalk/secrets";
-import { Command } from "commander";
-import { forEachName, outputOption, printJson, sdkFor, serverCommand } from "../command.js";
+import type { Command } from "commander";
+import { forEachName, outputOption, printJson, sdkFor, serverCommand, subcommand } from "../command.js";
 import { formatAge, table } from "../format.js";
 import { secretJson } from "../json.js";
 import { readSecret } from "../read-secret.js";
@@ -8,9 +8,10 @@ import { note, terminal } from "../terminal.js";
 
 /** `chalk secret …`: the environment's managed secrets (values are write-only). */
 export function secretCommand(): Command {
-  const secret = new Command("secret")
-    .description("Manage the environment's secrets (values are write-only)")
-    .addHelpText("after", "\nExamples:\n  $ chalk secret set OPENAI_API_KEY\n  $ chalk secret ls\n");
+  const secret = subcommand("secret", "Manage the environment's secrets (values are write-only)", [
+    "chalk secret set OPENAI_API_KEY",
+    "chalk secret ls",
+  ]);
   secret.addCommand(
     serverCommand(
       "set",

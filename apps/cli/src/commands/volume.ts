@@ -2,8 +2,8 @@ import { mkdir, stat } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import { ChalkError, Code } from "@chalk/core";
 import { Volume, type VolumeFileInfo } from "@chalk/volume";
-import { Command } from "commander";
-import { forEachName, outputOption, printJson, sdkFor, serverCommand } from "../command.js";
+import type { Command } from "commander";
+import { forEachName, outputOption, printJson, sdkFor, serverCommand, subcommand } from "../command.js";
 import { formatAge, formatBytes, table } from "../format.js";
 import { volumeFileJson, volumeJson } from "../json.js";
 import { TransferProgress } from "../progress/transfer-progress.js";
@@ -11,12 +11,11 @@ import { terminal } from "../terminal.js";
 
 /** `chalk volume …`: named volumes and their files. */
 export function volumeCommand(): Command {
-  const volume = new Command("volume")
-    .description("Manage named volumes and their files")
-    .addHelpText(
-      "after",
-      "\nExamples:\n  $ chalk volume create training-data\n  $ chalk volume put training-data ./inputs inputs\n  $ chalk volume ls-files training-data inputs/\n",
-    );
+  const volume = subcommand("volume", "Manage named volumes and their files", [
+    "chalk volume create training-data",
+    "chalk volume put training-data ./inputs inputs",
+    "chalk volume ls-files training-data inputs/",
+  ]);
   volume.addCommand(
     serverCommand("ls", "List volumes", ["chalk volume ls", "chalk volume ls -o json"])
       .addOption(outputOption(["table", "json"]))

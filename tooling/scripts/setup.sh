@@ -19,7 +19,7 @@ need=()
 # python3, make and g++: node-gyp compiles better-sqlite3 at install time (no prebuilt binary is
 # reachable here); nothing uses python3 at run time.
 for pair in debootstrap:debootstrap iptables:iptables docker-registry:docker-registry \
-  flock:util-linux ip:iproute2 python3:python3 make:make g++:g++ tar:tar skopeo:skopeo umoci:umoci; do
+  flock:util-linux ip:iproute2 python3:python3 make:make g++:g++ tar:tar skopeo:skopeo umoci:umoci tmux:tmux; do
   bin=${pair%%:*} pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done

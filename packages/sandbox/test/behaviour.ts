@@ -124,6 +124,16 @@ export function sandboxBehaviour(label: string, setup: () => Promise<RuntimeUnde
       expect(await proc.wait()).toMatchObject({ exitCode: 0, signal: null });
     });
 
+    test("one stdin write larger than a message (20 MiB) reaches the process whole", async () => {
+      const proc = await shared.spawn(["sh", "-c", "wc -c"]);
+      const out = text(proc.stdout);
+      const data = new Uint8Array(20 * 1024 * 1024).fill(0x61);
+      await proc.stdin.write(data);
+      await proc.stdin.end();
+      expect((await out).trim()).toBe(String(data.byteLength));
+      expect(await proc.wait()).toMatchObject({ exitCode: 0 });
+    });
+
     test("exit codes 0, 3 and 137 are reported as exit codes", async () => {
       for (const code of [0, 3, 137]) {
         const r = await shared.exec("sh", "-c", `exit ${code}`);

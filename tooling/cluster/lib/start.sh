@@ -62,6 +62,10 @@ record_host() {
     for d in /var/lib/kubelet /var/log/pods /var/log/containers /run/containerd /var/lib/cni /run/netns; do
       [ -e "$d" ] && echo "existed $d"
     done
+    # The nftables tables iptables-nft makes on first use (kube-proxy and the kubelet use nat,
+    # mangle and filter, for IPv4 and IPv6).
+    nft list tables 2>/dev/null | sed 's/^table /nft-table /'
+    true
   } >"$f"
 }
 

@@ -5,22 +5,32 @@
 # removes only what the cluster made: anything that existed before the first `up` is left as it
 # was (recorded in $STATE/host-before).
 
-# stop_component NAME [SIGNAL] [TIMEOUT_S]: signals a recorded component, then kills it if it
-# has not exited in time.
-stop_component() {
-  local name=$1 sig=${2:-TERM} timeout=${3:-10} pid start deadline
-  pid=$(pid_of "$name") || return 0
-  start=$(proc_start "$pid")
-  kill -"$sig" "$pid" 2>/dev/null || true
-  deadline=$(($(now_ms) + timeout * 1000))
-  while [ "$(proc_start "$pid")" = "$start" ]; do
+# stop_components SIGNAL NAME...: signals the recorded components at once, waits up to 15 s for
+# all of them to exit, then kills those left.
+stop_components() {
+  local sig=$1 name pid deadline left
+  shift
+  local pids=() starts=()
+  for name in "$@"; do
+    pid=$(pid_of "$name") || continue
+    pids+=("$pid")
+    starts+=("$(proc_start "$pid")")
+    kill -"$sig" "$pid" 2>/dev/null || true
+  done
+  deadline=$(($(now_ms) + 15000))
+  while :; do
+    left=()
+    local i
+    for i in "${!pids[@]}"; do
+      [ "$(proc_start "${pids[$i]}")" = "${starts[$i]}" ] && left+=("${pids[$i]}")
+    done
+    [ ${#left[@]} -eq 0 ] && return 0
     if [ "$(now_ms)" -gt "$deadline" ]; then
-      log "$name did not stop on SIG$sig in $timeout s: killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.2
-      break
+      log "still running after SIG$sig: ${left[*]}: killing them"
+      kill -KILL "${left[@]}" 2>/dev/null || true
+      return 0
     fi
-    sleep 0.1
+    sleep 0.05
   done
 }
 
@@ -72,22 +82,23 @@ unmount_under() {
 }
 
 # clean_iptables TOOL: the rules and chains kube-proxy, the kubelet and the CNI plugins made, and
-# our own guard chain, in every table; nothing else.
+# our own guard chain, in every table, one iptables-restore transaction per table; nothing else.
 clean_iptables() {
-  local tool=$1 table rules chains c
+  local tool=$1 table rules script
   command -v "$tool" >/dev/null || return 0
   for table in filter nat mangle raw; do
     rules=$("$tool-save" -t "$table" 2>/dev/null) || continue
-    # Jumps into our chains from chains that are not ours (built-in chains).
-    printf '%s\n' "$rules" | grep -E '^-A ' | grep -vE '^-A (KUBE-|CNI-|'"$IPTABLES_CHAIN"' )' |
-      grep -E -- '-j (KUBE-[A-Z0-9-]+|CNI-[A-Za-z0-9-]+|'"$IPTABLES_CHAIN"')( |$)' |
-      while read -r rule; do
-        # shellcheck disable=SC2086 # a saved rule is a list of words
-        eval "$tool -w -t $table -D ${rule#-A }" 2>/dev/null || true
-      done
-    chains=$(printf '%s\n' "$rules" | sed -n 's/^:\(KUBE-[^ ]*\|CNI-[^ ]*\|'"$IPTABLES_CHAIN"'\) .*/\1/p')
-    for c in $chains; do "$tool" -w -t "$table" -F "$c" 2>/dev/null || true; done
-    for c in $chains; do "$tool" -w -t "$table" -X "$c" 2>/dev/null || true; done
+    script=$(
+      # Jumps into our chains from chains that are not ours (the built-in chains), then our
+      # chains' rules, then our chains.
+      printf '%s\n' "$rules" | grep -E '^-A ' | grep -vE '^-A (KUBE-|CNI-|'"$IPTABLES_CHAIN"' )' |
+        grep -E -- '-j (KUBE-[A-Z0-9-]+|CNI-[A-Za-z0-9-]+|'"$IPTABLES_CHAIN"')( |$)' | sed 's/^-A /-D /'
+      printf '%s\n' "$rules" | sed -n 's/^:\(KUBE-[^ ]*\|CNI-[^ ]*\|'"$IPTABLES_CHAIN"'\) .*/-F \1/p'
+      printf '%s\n' "$rules" | sed -n 's/^:\(KUBE-[^ ]*\|CNI-[^ ]*\|'"$IPTABLES_CHAIN"'\) .*/-X \1/p'
+    )
+    [ -n "$script" ] || continue
+    printf '*%s\n%s\nCOMMIT\n' "$table" "$script" | "$tool-restore" -w --noflush ||
+      log "$tool: could not remove the cluster's rules from $table"
   done
 }
 
@@ -97,6 +108,19 @@ clean_nftables() {
   for t in "inet kube-network-policies" "ip kube-proxy" "ip6 kube-proxy"; do
     # shellcheck disable=SC2086 # family and name
     nft list table $t >/dev/null 2>&1 && nft delete table $t 2>/dev/null
+  done
+  # The tables iptables-nft made for kube-proxy and the kubelet, if they did not exist before and
+  # hold nothing now but empty built-in chains (a table someone else uses is never empty).
+  [ -f "$STATE/host-before" ] || return 0
+  for t in "ip filter" "ip nat" "ip mangle" "ip6 filter" "ip6 nat" "ip6 mangle"; do
+    grep -qx "nft-table $t" "$STATE/host-before" && continue
+    # shellcheck disable=SC2086
+    nft list table $t >/dev/null 2>&1 || continue
+    # shellcheck disable=SC2086
+    if [ -z "$(nft list table $t 2>/dev/null | grep -vE '^\s*(#.*|table .*\{|chain [A-Z]+ \{|type .* policy accept;|\}|)$')" ]; then
+      # shellcheck disable=SC2086
+      nft delete table $t 2>/dev/null || true
+    fi
   done
   return 0
 }
@@ -129,6 +153,9 @@ existed() { grep -qx "existed $1" "$STATE/host-before" 2>/dev/null; }
 
 restore_host() {
   local f=$STATE/host-before s v
+  # Without the record of the host before `up` (no cluster, or an `up` that stopped before it
+  # wrote it), nothing below can be known to be the cluster's: leave it all.
+  [ -f "$f" ] || return 0
   if [ -f "$f" ]; then
     while read -r kind s v; do
       [ "$kind" = sysctl ] || continue
@@ -172,16 +199,12 @@ step() {
 teardown() {
   local t0
   t0=$(now_ms)
-  step kube-network-policies stop_component kube-network-policies INT 10
-  step kube-proxy stop_component kube-proxy
-  step kubelet stop_component kubelet
+  # The node's agents and the control loops first (kube-network-policies' own cleanup waits 5 s
+  # after SIGINT; its table is removed below), then the Pods' sandboxes while containerd still
+  # runs, then the rest.
+  step agents stop_components TERM kube-network-policies kube-proxy kubelet kube-scheduler kube-controller-manager
   step sandboxes stop_sandboxes
-  step containerd stop_component containerd
-  step kube-scheduler stop_component kube-scheduler
-  step kube-controller-manager stop_component kube-controller-manager
-  step registry stop_component registry
-  step kube-apiserver stop_component kube-apiserver
-  step etcd stop_component etcd
+  step servers stop_components TERM containerd registry kube-apiserver etcd
   step mounts unmount_under "$RUN" "$STATE"
   step iptables clean_iptables iptables
   step ip6tables clean_iptables ip6tables

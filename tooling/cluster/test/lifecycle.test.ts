@@ -51,7 +51,7 @@ describe("the cluster's whole life", () => {
       ]);
       expect(JSON.parse(node)).toMatchObject({
         kubeletVersion: "v1.34.4",
-        containerRuntimeVersion: "containerd://v2.2.9",
+        containerRuntimeVersion: "containerd://2.2.9",
       });
 
       const image = await busyboxImage(cluster);

@@ -24,7 +24,7 @@ state() {
   echo "## links"; ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | sort
   echo "## addresses"; ip -o addr show 2>/dev/null | awk '{print $2, $4}' | grep -E ' 10\.21[3-6]\.' | sort || true
   echo "## mounts"
-  awk '{print $2}' /proc/mounts | grep -E 'chalk|runsc|overlay|kubelet|containerd|/var/lib/cni|/run/netns' | sort || true
+  awk '{print $2}' /proc/mounts | grep -E 'chalk|runsc|overlay|kubelet|containerd|/var/lib/cni|/run/netns/cni-' | sort || true
   echo "## iptables"; firewall iptables; firewall ip6tables
   echo "## nftables"; { nft list tables 2>/dev/null || true; } | grep -v -E '^table (ip|ip6|inet|bridge|arp) (filter|nat|mangle|raw|security)$' | sort || true
   echo "## cgroups"
@@ -33,7 +33,8 @@ state() {
   pgrep -a 'runsc|chalk-pty-relay' 2>/dev/null | awk '{$1=""; print}' | sort || true
   ps -eo args= 2>/dev/null | awk '{print $1}' | grep -E "$cluster_procs" | sort || true
   echo "## paths"
-  for p in /var/lib/kubelet /var/log/pods /var/log/containers /run/containerd /var/lib/cni /run/netns \
+  # (/run/netns is not here: `ip netns add` makes it and leaves it, by design.)
+  for p in /var/lib/kubelet /var/log/pods /var/log/containers /run/containerd /var/lib/cni \
     /var/lib/chalk-cluster /run/chalk-cluster /opt/containerd /var/run/nri /etc/cni /opt/cni; do
     [ -e "$p" ] && echo "$p"
   done

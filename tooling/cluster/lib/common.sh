@@ -91,6 +91,7 @@ bin() { printf '%s/bin/%s' "$RUN" "$1"; }
 
 # proc_start PID: the process's start time (clock ticks since boot), which tells a live process
 # from a later one that reuses its pid; empty when no such process runs.
+# A zombie (exited, not yet reaped: PID 1 here reaps late) counts as gone.
 proc_start() {
-  sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20
+  sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '$1 != "Z" && $1 != "X" { print $20 }'
 }

@@ -75,10 +75,11 @@ unmount_under() {
   local d m
   for d in "$@"; do
     [ -n "$d" ] || continue
-    awk '{print $2}' /proc/self/mounts | grep -E "^$d(/|$)" | sort -r | while read -r m; do
+    { awk '{print $2}' /proc/self/mounts | grep -E "^$d(/|$)" || true; } | sort -r | while read -r m; do
       umount -l "$m" 2>/dev/null || true
     done
   done
+  return 0
 }
 
 # clean_iptables TOOL: the rules and chains kube-proxy, the kubelet and the CNI plugins made, and

@@ -105,11 +105,23 @@ export function runScript(
   });
 }
 
+/**
+ * The environment variable that names the process holding the cluster for a whole test run (set
+ * by `@chalk/test-cluster/global-setup`; {@link ensureCluster} and {@link releaseCluster} default to it).
+ */
+export const holderEnv = "CHALK_CLUSTER_HOLDER";
+
+function defaultHolder(): number {
+  const env = Number(process.env[holderEnv]);
+  return Number.isInteger(env) && env > 0 ? env : process.pid;
+}
+
 /** Options of {@link ensureCluster}. */
 export interface EnsureClusterOptions {
   /**
    * The process that holds the cluster until {@link releaseCluster} with the same pid (or until it
-   * exits and a later `release` notices). Default: this process.
+   * exits and a later `release` notices). Default: `CHALK_CLUSTER_HOLDER` (set by the global
+   * setup), else this process.
    */
   holderPid?: number;
   /** How long `cluster.sh up` may take, in ms (default 10 minutes: it builds what is missing). */
@@ -133,7 +145,7 @@ export interface EnsureClusterOptions {
  * ```
  */
 export async function ensureCluster(opts: EnsureClusterOptions = {}): Promise<TestCluster> {
-  const holder = opts.holderPid ?? process.pid;
+  const holder = opts.holderPid ?? defaultHolder();
   const { stdout } = await runScript("bash", [clusterScript, "up", "--holder", String(holder)], {
     timeoutMs: opts.timeoutMs ?? 600_000,
   });
@@ -141,11 +153,11 @@ export async function ensureCluster(opts: EnsureClusterOptions = {}): Promise<Te
 }
 
 /**
- * Says that `holderPid` (default: this process) no longer needs the cluster. When no live holder is
+ * Says that `holderPid` (default: as in {@link ensureCluster}) no longer needs the cluster. When no live holder is
  * left and nobody brought the cluster up by hand (`cluster.sh up` without `--holder`), the cluster
  * goes down and leaves nothing behind.
  */
-export async function releaseCluster(holderPid: number = process.pid): Promise<void> {
+export async function releaseCluster(holderPid: number = defaultHolder()): Promise<void> {
   await runScript("bash", [clusterScript, "release", String(holderPid)], { timeoutMs: 180_000 });
 }
 

@@ -9,6 +9,7 @@ export {
   clusterScript,
   type EnsureClusterOptions,
   ensureCluster,
+  holderEnv,
   parseClusterEnv,
   releaseCluster,
   runScript,

@@ -1,9 +1,8 @@
-import { inject } from "vitest";
 import { ensureCluster, type PushedImage, pushTestImage, type TestCluster } from "../src/index.js";
 
 /** The cluster for this test file, held by this vitest run (see src/global-setup.ts). */
 export function useCluster(): Promise<TestCluster> {
-  return ensureCluster({ holderPid: inject("clusterHolder") });
+  return ensureCluster();
 }
 
 /** A fresh busybox test image in the cluster's registry, for this test file. */

@@ -1,15 +1,17 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, inject, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import {
   apply,
   clusterHolders,
   clusterScript,
   ensureCluster,
+  holderEnv,
   kubectl,
   runScript,
+  testNamespace,
   waitForPodRunning,
   waitUntil,
 } from "../src/index.js";
@@ -18,12 +20,12 @@ import { busyboxImage, podManifest } from "./fixtures.js";
 const leakCheck = join(clusterScript, "..", "..", "scripts", "leak-check.sh");
 /** The state lines that the cluster could change (on a shared machine, others change the rest). */
 const clusterLines =
-  "chalk-cluster|chalkk8s-|10\\.21[456]\\.|KUBE-|CNI-|kube|containerd|etcd|docker-registry|/var/lib/cni|/var/log/|/run/netns$|nri|" +
+  "chalk-cluster|chalkk8s-|10\\.21[456]\\.|KUBE-|CNI-|kube|containerd|etcd|docker-registry|/var/lib/cni|/var/log/|nri|" +
   "ip_forward|route_localnet|bridge-nf|overcommit|panic|keys\\.root";
 
 describe("the cluster's whole life", () => {
   test("up from nothing runs a gVisor Pod, and down leaves the machine as it was", async (ctx) => {
-    const holder = inject("clusterHolder");
+    const holder = Number(process.env[holderEnv]);
     const others = (await clusterHolders()).filter((h) => h !== String(holder));
     // The cluster is one per machine: with another holder (a developer's `cluster.sh up`, another
     // suite) this test cannot take it down. CI runs nothing else at the same time.
@@ -85,5 +87,28 @@ describe("the cluster's whole life", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  test("up after a crash (containerd and the kubelet killed) replaces the broken cluster with a working one", async () => {
+    const cluster = await ensureCluster();
+    for (const name of ["containerd", "kubelet"]) {
+      const [pid] = (await readFile(join("/run/chalk-cluster/pids", name), "utf8")).trim().split(" ");
+      process.kill(Number(pid), "SIGKILL");
+    }
+    const again = await ensureCluster();
+    expect(again).toEqual(cluster);
+    const image = await busyboxImage(again);
+    await using ns = await testNamespace(again, "crash");
+    await apply(
+      again,
+      podManifest({
+        namespace: ns.name,
+        name: "p",
+        image: image.digestReference,
+        command: ["sleep", "3600"],
+      }),
+    );
+    await waitForPodRunning(again, ns.name, "p");
+    expect(await kubectl(again, ["-n", ns.name, "exec", "p", "--", "dmesg"])).toContain("gVisor");
   });
 });

@@ -15,11 +15,11 @@ beforeAll(async () => {
   ca = await readFile(join(cluster.stateDir, "pki", "ca.crt"));
 });
 
-/** GET https://node:10250/pods with an optional client certificate; resolves to the HTTP status. */
-function kubeletStatus(cert?: { cert: Buffer; key: Buffer }): Promise<number> {
+/** GET https://node:PORT/PATH with an optional client certificate; resolves to the HTTP status. */
+function httpsStatus(port: number, path: string, cert?: { cert: Buffer; key: Buffer }): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: cluster.nodeAddress, port: 10250, path: "/pods", method: "GET", ca, ...cert, timeout: 5000 },
+      { host: cluster.nodeAddress, port, path, method: "GET", ca, ...cert, timeout: 5000 },
       (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
@@ -30,6 +30,9 @@ function kubeletStatus(cert?: { cert: Buffer; key: Buffer }): Promise<number> {
     req.end();
   });
 }
+
+/** The kubelet's `/pods` (port 10250). */
+const kubeletStatus = (cert?: { cert: Buffer; key: Buffer }) => httpsStatus(10250, "/pods", cert);
 
 /** A client certificate of the cluster CA for a user that no RBAC rule names. */
 async function strangerCert(): Promise<{ cert: Buffer; key: Buffer }> {
@@ -92,6 +95,11 @@ describe("the kubelet authenticates and authorizes every request", () => {
     const cert = await readFile(join(pki, "apiserver-kubelet-client.crt"));
     const key = await readFile(join(pki, "apiserver-kubelet-client.key"));
     expect(await kubeletStatus({ cert, key })).toBe(200);
+  });
+
+  test("the API server refuses anonymous requests too (401)", async () => {
+    expect(await httpsStatus(6443, "/api/v1/namespaces")).toBe(401);
+    expect(await httpsStatus(6443, "/readyz")).toBe(401);
   });
 
   test("the read-only port 10255 is closed", async () => {

@@ -27,7 +27,7 @@ async function get(url: string): Promise<string | undefined> {
 }
 
 describe("Services", () => {
-  test("a ClusterIP Service answers from the node through kube-proxy", async () => {
+  test("a ClusterIP Service answers from the node through kube-proxy, and from another Pod", async () => {
     const body = randomBytes(12).toString("hex");
     const image = await busyboxImage(cluster, { "/www/index.html": body });
     await using ns = await testNamespace(cluster, "service");

@@ -78,13 +78,18 @@ host_network() {
   # Pods reach one another, the node, and Services; routed traffic between Pods through a
   # ClusterIP needs forwarding (the CNI bridge plugin turns it on as well). Teardown restores it.
   sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
-  # No packet from a Pod leaves the test networks (no masquerade either: the tests talk only to
-  # the node and to Pods). Replies to connections the node opened are not new and pass.
-  iptables -w -N "$IPTABLES_CHAIN" 2>/dev/null || iptables -w -F "$IPTABLES_CHAIN"
-  iptables -w -A "$IPTABLES_CHAIN" -s "$POD_CIDR" -d "$POD_CIDR" -j RETURN
-  iptables -w -A "$IPTABLES_CHAIN" -s "$POD_CIDR" -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
-  iptables -w -A "$IPTABLES_CHAIN" -s "$POD_CIDR" -m comment --comment "chalk-cluster: Pods reach only the test networks" -j DROP
-  iptables -w -C FORWARD -j "$IPTABLES_CHAIN" 2>/dev/null || iptables -w -I FORWARD 1 -j "$IPTABLES_CHAIN"
+  # The Pod network is closed at the node: no connection from a Pod leaves it (no masquerade
+  # either; the tests talk only to the node and to Pods), and none from elsewhere (another
+  # interface, say a local sandbox's veth) enters it through forwarding; the node itself reaches
+  # Pods directly, not through FORWARD. In mangle, which runs before filter, so that no ACCEPT of
+  # another chain in filter/FORWARD can come first.
+  local ipt=(iptables -w -t mangle)
+  "${ipt[@]}" -N "$IPTABLES_CHAIN" 2>/dev/null || "${ipt[@]}" -F "$IPTABLES_CHAIN"
+  "${ipt[@]}" -A "$IPTABLES_CHAIN" -s "$POD_CIDR" -d "$POD_CIDR" -j RETURN
+  "${ipt[@]}" -A "$IPTABLES_CHAIN" -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+  "${ipt[@]}" -A "$IPTABLES_CHAIN" -s "$POD_CIDR" -m comment --comment "chalk-cluster: Pods reach only the test networks" -j DROP
+  "${ipt[@]}" -A "$IPTABLES_CHAIN" -d "$POD_CIDR" -m comment --comment "chalk-cluster: only the node and Pods reach Pods" -j DROP
+  "${ipt[@]}" -C FORWARD -j "$IPTABLES_CHAIN" 2>/dev/null || "${ipt[@]}" -I FORWARD 1 -j "$IPTABLES_CHAIN"
 }
 
 host_cgroups() {

@@ -75,6 +75,18 @@ host_network() {
   fi
   ip addr replace "$NODE_IP/32" dev "$NODE_LINK"
   ip link set "$NODE_LINK" up
+  # The Pods' bridge exists from the start with its gateway address (the CNI bridge plugin takes
+  # it as it is), and the Service range is routed to the node's own bridge, which has no ports:
+  # until kube-proxy has programmed a ClusterIP (and for one it never will), the node's packets
+  # for the test networks go nowhere instead of out through the default route.
+  if ! ip link show "$POD_BRIDGE" >/dev/null 2>&1; then
+    ip link add "$POD_BRIDGE" type bridge
+  fi
+  ip addr replace "$POD_GATEWAY/${POD_CIDR#*/}" dev "$POD_BRIDGE"
+  ip link set "$POD_BRIDGE" up
+  ip route replace "$SERVICE_CIDR" dev "$NODE_LINK" src "$NODE_IP"
+  # IPv4 only: no link-local addresses or router solicitations on the test networks.
+  sysctl -qw "net.ipv6.conf.$NODE_LINK.disable_ipv6=1" "net.ipv6.conf.$POD_BRIDGE.disable_ipv6=1"
   # Pods reach one another, the node, and Services; routed traffic between Pods through a
   # ClusterIP needs forwarding (the CNI bridge plugin turns it on as well). Teardown restores it.
   sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1

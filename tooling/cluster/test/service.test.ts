@@ -63,4 +63,43 @@ describe("Services", () => {
     });
     expect(got).toBe(body);
   });
+
+  test("a Pod reaches the API server through the kubernetes Service", async () => {
+    const image = await busyboxImage(cluster);
+    await using ns = await testNamespace(cluster, "apiservice");
+    await apply(
+      cluster,
+      podManifest({
+        namespace: ns.name,
+        name: "p",
+        image: image.digestReference,
+        command: ["sleep", "3600"],
+      }),
+    );
+    await waitForPodRunning(cluster, ns.name, "p");
+    const kubernetesIP = (
+      await kubectl(cluster, [
+        "-n",
+        "default",
+        "get",
+        "service",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+      ])
+    ).trim();
+    expect(kubernetesIP).toBe("10.216.0.1");
+    // The TCP connection opens (kube-proxy: 10.216.0.1:443 -> 10.214.0.1:6443).
+    const out = await kubectl(cluster, [
+      "-n",
+      ns.name,
+      "exec",
+      "p",
+      "--",
+      "sh",
+      "-c",
+      `nc -w 3 ${kubernetesIP} 443 </dev/null && echo connected`,
+    ]);
+    expect(out).toContain("connected");
+  });
 });

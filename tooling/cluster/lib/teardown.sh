@@ -69,6 +69,19 @@ stop_sandboxes() {
   done
 }
 
+# kill_stragglers: any process left whose command line names the cluster's own state paths (a
+# component whose pid record was lost, a client of its sockets): only this cluster's processes do.
+kill_stragglers() {
+  local pid cmd
+  for pid in $(own_pids "$STATE/") $(own_pids "$RUN/"); do
+    cmd=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-120) || true
+    case "$cmd" in "" | grep\ *) continue ;; esac # gone, or the search itself
+    log "killing leftover process $pid: $cmd"
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  return 0
+}
+
 # unmount_under DIR...: every mount point at or below DIR, deepest first (lazily: a mount that
 # is still busy goes once its last user does).
 unmount_under() {
@@ -206,6 +219,7 @@ teardown() {
   step agents stop_components TERM kube-network-policies kube-proxy kubelet kube-scheduler kube-controller-manager
   step sandboxes stop_sandboxes
   step servers stop_components TERM containerd registry kube-apiserver etcd
+  step stragglers kill_stragglers
   step mounts unmount_under "$RUN" "$STATE"
   step iptables clean_iptables iptables
   step ip6tables clean_iptables ip6tables

@@ -5,7 +5,16 @@
  * @packageDocumentation
  */
 
-export { ChalkError, type ChalkErrorOptions, Code, codeName, invalidArgument, notFound } from "./errors.js";
+export {
+  ChalkError,
+  type ChalkErrorOptions,
+  Code,
+  codeName,
+  type ErrorDetails,
+  type ErrorDetailValue,
+  invalidArgument,
+  notFound,
+} from "./errors.js";
 export {
   CPU_FORMS,
   formatBytes,

@@ -1,9 +1,10 @@
 import { describe, expect, test } from "vitest";
-import { ChalkError, Code, invalidArgument } from "./errors.js";
+import { ChalkError, Code, invalidArgument, notFound, quote } from "./errors.js";
 
 /** A second, separately evaluated copy of this module: what two installed versions of the package give. */
 async function otherCopy(): Promise<typeof import("./errors.js")> {
-  return (await import(/* @vite-ignore */ "./errors.js?copy")) as typeof import("./errors.js");
+  const specifier = "./errors.js?copy";
+  return (await import(/* @vite-ignore */ specifier)) as typeof import("./errors.js");
 }
 
 describe("ChalkError", () => {
@@ -52,5 +53,18 @@ describe("ChalkError", () => {
     const refused = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
     expect(ChalkError.from(refused).code).toBe(Code.Unavailable);
     expect(ChalkError.from("text").code).toBe(Code.Unknown);
+  });
+});
+
+describe("quote and notFound", () => {
+  test("quote escapes control characters and bounds the length", () => {
+    expect(quote("a\0b\n")).toBe('"a\\u0000b\\n"');
+    expect(quote("x".repeat(200), 4)).toBe('"xxxx"…');
+  });
+
+  test("notFound quotes at most 128 characters of the id", () => {
+    const err = notFound("sandbox", "y".repeat(70_000));
+    expect(err.message.length).toBeLessThan(200);
+    expect(err.message).toMatch(/^\[not_found\] sandbox "y{128}"… not found$/);
   });
 });

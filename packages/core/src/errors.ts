@@ -187,7 +187,16 @@ export function invalidArgument(field: string, problem: string, accepted?: strin
   return new ChalkError(Code.InvalidArgument, `${field}: ${problem}${tail}`, { field });
 }
 
-/** A not-found error for a kind of object and its name or id. */
+/**
+ * A value from a request, quoted for a message: JSON string syntax (so NUL, newlines and quotes
+ * show as escapes), at most `max` characters of it, then "…". Messages name what they refused
+ * without repeating a megabyte of it.
+ */
+export function quote(value: string, max = 128): string {
+  return value.length <= max ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, max))}…`;
+}
+
+/** A not-found error for a kind of object and its name or id (quoted, at most 128 characters). */
 export function notFound(kind: string, id: string): ChalkError {
-  return new ChalkError(Code.NotFound, `${kind} ${JSON.stringify(id)} not found`);
+  return new ChalkError(Code.NotFound, `${kind} ${quote(id)} not found`);
 }

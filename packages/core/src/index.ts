@@ -14,6 +14,7 @@ export {
   type ErrorDetailValue,
   invalidArgument,
   notFound,
+  quote,
 } from "./errors.js";
 export {
   CPU_FORMS,

@@ -14,7 +14,8 @@ fi
 
 need=()
 for pair in runsc:runsc debootstrap:debootstrap iptables:iptables docker-registry:docker-registry \
-  nsenter:util-linux ip:iproute2 python3:python3 tar:tar skopeo:skopeo umoci:umoci; do
+  nsenter:util-linux ip:iproute2 python3:python3 tar:tar skopeo:skopeo umoci:umoci openssl:openssl \
+  git:git; do
   bin=${pair%%:*} pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done

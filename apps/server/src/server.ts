@@ -143,6 +143,7 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
       dataDir: config.dataDir,
       backend: config.backend,
       auth: interceptors.length > 1,
+      tls: server.tls,
     },
     "chalk-server listening",
   );

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import { ChalkError, Code } from "@chalk/core";
-import { AUTHORIZATION_HEADER, bearerToken, type CallContext, type ServerInterceptor } from "@chalk/rpc";
+import { AUTHORIZATION_HEADER, bearerToken, type CallContext } from "@chalk/rpc";
 import { ENVIRONMENT_NAME_PATTERN, type TokenGrant, tokenDigest } from "./tokens.js";
 
 export { ENVIRONMENT_NAME_PATTERN } from "./tokens.js";
@@ -9,7 +9,7 @@ export { ENVIRONMENT_NAME_PATTERN } from "./tokens.js";
  * An interceptor that rejects calls whose environment header is not a valid environment name, so
  * every object a handler touches is scoped to one well-formed environment.
  */
-export const requireValidEnvironment: ServerInterceptor = (ctx) => {
+export function requireValidEnvironment(ctx: CallContext): void {
   if (!ENVIRONMENT_NAME_PATTERN.test(ctx.environment)) {
     throw new ChalkError(
       Code.InvalidArgument,
@@ -17,7 +17,7 @@ export const requireValidEnvironment: ServerInterceptor = (ctx) => {
       { field: "environment" },
     );
   }
-};
+}
 
 /**
  * An interceptor that admits a call only with `authorization: Bearer <token>` for one of `grants`,
@@ -30,7 +30,7 @@ export const requireValidEnvironment: ServerInterceptor = (ctx) => {
  * Tokens are compared as SHA-256 digests with a constant-time comparison against every grant, so
  * neither the content nor the length of a token leaks through timing.
  */
-export function requireToken(grants: readonly TokenGrant[]): ServerInterceptor {
+export function requireToken(grants: readonly TokenGrant[]): (ctx: CallContext) => void {
   return (ctx: CallContext) => {
     const presented = bearerToken(ctx.metadata(AUTHORIZATION_HEADER));
     if (presented === undefined) {

@@ -53,6 +53,8 @@ let baseline: Set<string>;
 let tmpBaseline: string[];
 const counts = { generated: 0, sent: 0 };
 const codes = new Map<string, number>();
+/** The first message seen per RPC and code, printed at the end. */
+const examples = new Map<string, string>();
 /** Milliseconds spent per RPC, printed at the end. */
 const timings = new Map<string, number>();
 /** Each property runs hundreds of real calls, some of which build images or start sandboxes. */
@@ -132,6 +134,7 @@ async function check(method: DescMethod, requests: Uint8Array[], env: string): P
   const out: RawOutcome = await raw.call(method, requests, env, CALL_DEADLINE_MS);
   const key = `${method.parent.name}/${method.name} ${grpc.status[out.code]}`;
   codes.set(key, (codes.get(key) ?? 0) + 1);
+  if (!examples.has(key)) examples.set(key, out.details.slice(0, 160));
   if (out.code === grpc.status.INTERNAL || out.code === grpc.status.UNKNOWN) {
     throw new Error(`${method.name} answered ${grpc.status[out.code]}: ${out.details}`);
   }
@@ -208,7 +211,7 @@ describe("bad input at the edge", () => {
     const byCode = [...codes.entries()].sort();
     console.log(
       `bad-input fuzz: ${counts.generated} generated cases (${counts.sent} calls with shrinking), seed ${SEED}\n` +
-        byCode.map(([k, n]) => `  ${k}: ${n}`).join("\n") +
+        byCode.map(([k, n]) => `  ${k}: ${n}  e.g. ${JSON.stringify(examples.get(k) ?? "")}`).join("\n") +
         `\n  time per RPC (s): ${[...timings].map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)}`).join(", ")}`,
     );
     expect(counts.generated).toBeGreaterThan(0);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Snapshots what tests could leave behind on the host (network namespaces, veth links, mounts,
-# iptables rules, runsc sandboxes, cgroups) and compares it with an earlier snapshot.
+# iptables rules, runsc sandboxes and PTY relays, cgroups) and compares it with an earlier snapshot.
 #   leak-check.sh snapshot FILE   record the current state
 #   leak-check.sh compare FILE    print what is new since FILE; exit 1 if anything is
 set -euo pipefail
@@ -10,7 +10,7 @@ state() {
   echo "## mounts"; awk '{print $2}' /proc/mounts | grep -E 'chalk|runsc|overlay' | sort || true
   echo "## iptables"; { iptables-save 2>/dev/null || true; } | grep -v '^#' | grep -v '^:' | grep -E -i 'chalk|10\.213\.' | sort || true
   echo "## cgroups"; find /sys/fs/cgroup -mindepth 3 -maxdepth 3 -type d -path '*/chalk/*' 2>/dev/null | sort || true
-  echo "## processes"; pgrep -a runsc 2>/dev/null | awk '{$1=""; print}' | sort || true
+  echo "## processes"; pgrep -a 'runsc|chalk-pty-relay' 2>/dev/null | awk '{$1=""; print}' | sort || true
 }
 case "${1:-}" in
   snapshot) state >"$2" ;;

@@ -52,6 +52,17 @@ describe("server configuration", () => {
     expect(config(["--token", grant], { CHALK_LISTEN: "127.0.0.1:8000" }).listen).toBe("127.0.0.1:8000");
   });
 
+  test("runsc comes from --runsc over CHALK_RUNSC, else the runtime's pinned default", () => {
+    expect(config(["--token", grant]).runsc).toBeUndefined();
+    expect(config(["--token", grant], { CHALK_RUNSC: "/opt/gvisor/runsc" }).runsc).toBe("/opt/gvisor/runsc");
+    expect(
+      config(["--runsc", "/srv/runsc", "--token", grant], { CHALK_RUNSC: "/opt/gvisor/runsc" }).runsc,
+    ).toBe("/srv/runsc");
+    expect(() => config(["--runsc", "runsc", "--token", grant])).toThrow(
+      /--runsc: expected an absolute path/,
+    );
+  });
+
   test("pnpm's leading -- is ignored", () => {
     expect(config(["--", "--token", grant]).tokens).toHaveLength(1);
   });

@@ -56,6 +56,11 @@ export interface ServerConfig {
   containerLogMaxBytes: number;
   /** Execs running at once across all containers (each is a runsc process); more wait their turn. */
   maxConcurrentExecs: number;
+  /**
+   * Absolute path of the runsc binary, or undefined for the pinned build in the cache
+   * (`@chalk/sandbox/local`'s `defaultRunscPath()`). It must be the pinned gVisor version.
+   */
+  runsc: string | undefined;
 }
 
 /** The command-line help, printed by `--help`. */
@@ -71,6 +76,7 @@ export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
   --images-dir DIR             image store (default DATA_DIR/images)            env CHALK_IMAGES_DIR
   --rootfs-image NAME=DIR      serve image reference NAME from a host root filesystem (repeatable)
   --registry HOST:PORT         OCI registry for images (optional)               env CHALK_REGISTRY
+  --runsc PATH                 the pinned gVisor runsc (default: the build cache) env CHALK_RUNSC
   --tls-cert FILE              serve TLS with this certificate chain (PEM)      env CHALK_TLS_CERT
   --tls-key FILE               ...and this private key (PEM); without both, plaintext, only on loopback
                                                                                 env CHALK_TLS_KEY
@@ -126,6 +132,10 @@ const configSchema = z.strictObject({
   defaultMemory: memoryQuantity,
   environmentsFile: z.string().optional(),
   registry: hostPort.optional(),
+  runsc: z
+    .string()
+    .refine((v) => isAbsolute(v), "expected an absolute path to the pinned runsc")
+    .optional(),
   rootfsImages: z.array(
     z
       .string()
@@ -164,6 +174,7 @@ const flagToEnv: Record<string, string> = {
   "default-memory": "CHALK_DEFAULT_MEMORY",
   "environments-file": "CHALK_ENVIRONMENTS_FILE",
   registry: "CHALK_REGISTRY",
+  runsc: "CHALK_RUNSC",
   "log-level": "CHALK_LOG_LEVEL",
   "tls-cert": "CHALK_TLS_CERT",
   "tls-key": "CHALK_TLS_KEY",
@@ -195,6 +206,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
         "default-memory": { type: "string" },
         "environments-file": { type: "string" },
         registry: { type: "string" },
+        runsc: { type: "string" },
         "rootfs-image": { type: "string", multiple: true },
         token: { type: "string", multiple: true },
         "tokens-file": { type: "string" },
@@ -228,6 +240,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     defaultMemory: pick("default-memory") ?? "1Gi",
     environmentsFile: pick("environments-file"),
     registry: pick("registry"),
+    runsc: pick("runsc"),
     rootfsImages: (values["rootfs-image"] as string[] | undefined) ?? [],
     tlsCert: pick("tls-cert"),
     tlsKey: pick("tls-key"),
@@ -292,6 +305,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       logLevel: c.logLevel,
       containerLogMaxBytes: c.containerLogMaxBytes,
       maxConcurrentExecs: c.maxConcurrentExecs,
+      runsc: c.runsc,
     },
   };
 }

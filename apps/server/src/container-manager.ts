@@ -617,19 +617,23 @@ export class ContainerManager {
 
   // ---------------------------------------------------------------- logs
 
-  /** The entrypoint's output; with `follow`, new output until the entrypoint ends. */
+  /**
+   * The entrypoint's output (only its last `tailLines` lines when above 0); with `follow`, new
+   * output until the entrypoint ends.
+   */
   async *logs(
     environment: string,
     ref: ContainerRef,
     follow: boolean,
     signal: AbortSignal,
+    tailLines = 0,
   ): AsyncGenerator<Uint8Array> {
     const record = this.find(environment, ref);
     const done = () => {
       const r = this.deps.state.byIdAnyEnvironment(record.id);
       return !r || !ACTIVE_STATUSES.includes(r.status);
     };
-    for await (const chunk of readLog(record.logPath, { follow, done, signal })) {
+    for await (const chunk of readLog(record.logPath, { follow, done, signal, tailLines })) {
       this.deps.metrics.bytesStreamed.inc({ kind: "logs" }, chunk.byteLength);
       yield chunk;
     }

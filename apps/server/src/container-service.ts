@@ -188,7 +188,13 @@ export function containerServiceImpl(
     },
 
     async *containerLogs(req, ctx) {
-      for await (const data of manager.logs(ctx.environment, refOf(req), req.follow, ctx.signal)) {
+      for await (const data of manager.logs(
+        ctx.environment,
+        refOf(req),
+        req.follow,
+        ctx.signal,
+        req.tailLines,
+      )) {
         yield { data };
       }
     },

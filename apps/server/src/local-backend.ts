@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { ImageBuilder, imageServiceImpl } from "@chalk/image/builder";
 import { ImageService } from "@chalk/proto/image/v1";
 import { SecretService } from "@chalk/proto/secrets/v1";
-import { LocalRuntime } from "@chalk/sandbox/local";
+import { defaultRunscPath, LocalRuntime } from "@chalk/sandbox/local";
 import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
 import type { VolumeStore } from "@chalk/volume/host";
 import type { Logger } from "pino";
@@ -15,19 +15,25 @@ import type { Backend } from "./server.js";
 /**
  * The embedded backend: gVisor sandboxes on this machine (runsc state under `<dataDir>/sandboxes`,
  * persistent, so a restarted server reattaches), images from `--images-dir`, secrets in
- * `<dataDir>/secrets.db` (key in `secrets.db.key`).
+ * `<dataDir>/secrets.db` (key in `secrets.db.key`). Containers and build steps run on `--runsc`
+ * (default: the pinned build in the cache); a missing runsc or one of another version stops the
+ * server at start with the setup command.
  */
 export async function localBackend(
   config: ServerConfig,
   _volumes: VolumeStore,
   _log: Logger,
 ): Promise<Backend> {
+  const runscPath = config.runsc ?? defaultRunscPath();
+  const runtime = new LocalRuntime({ stateDir: join(config.dataDir, "sandboxes"), runscPath });
+  await runtime.checkRunsc();
   const secrets = await SecretStore.open({ path: join(config.dataDir, "secrets.db") });
-  const stateDir = join(config.dataDir, "sandboxes");
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const runtime = new LocalRuntime({ stateDir });
+  await mkdir(runtime.stateDir, { recursive: true, mode: 0o700 });
   const builder = await ImageBuilder.open({
     storeDir: config.imagesDir,
+    // Build steps get a runtime of their own (state beside the store, as ImageBuilder's default),
+    // on the same runsc.
+    runtime: new LocalRuntime({ stateDir: join(config.imagesDir, "chalk", "sandboxes"), runscPath }),
     ...(config.registry ? { registry: { address: config.registry } } : {}),
   });
   return {

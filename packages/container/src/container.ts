@@ -16,7 +16,7 @@ import {
 } from "@chalk/rpc";
 import { connectSandboxes, type Sandbox, signalName, splitExecArgs } from "@chalk/sandbox";
 import { Secret, secretToProto } from "@chalk/secrets";
-import { Volume } from "@chalk/volume";
+import { Volume, type VolumeUploadProgress } from "@chalk/volume";
 import { type ContainerImage, checkImage, imageSourceOf, uploadsOf } from "./image-source.js";
 import { LazySandbox } from "./lazy-sandbox.js";
 import { planUploads } from "./upload-plan.js";
@@ -29,6 +29,7 @@ import {
   checkPort,
   checkResources,
   checkSeconds,
+  checkTailLines,
   checkVolumes,
   type VolumeTuple,
 } from "./validation.js";
@@ -105,6 +106,8 @@ export interface ContainerRunOptions {
   readyTimeoutSecs?: number;
   /** Receives the image build's output as it happens (nothing when the image is cached). */
   onBuildLog?: (log: ContainerBuildLog) => void;
+  /** Follows the upload of `addLocalFile` / `addLocalDir` files (strategy "volume"), if any. */
+  onUploadProgress?: (progress: VolumeUploadProgress) => void;
 }
 
 /** Options for {@link Container.exec}; an options object may close the argument list. */
@@ -145,6 +148,8 @@ export interface ContainerStopOptions {
 export interface ContainerLogsOptions {
   /** Stream new output until the entrypoint ends. */
   follow?: boolean;
+  /** Start with only the last this many lines of the output kept so far (`tail -n`). Default: all. */
+  tailLines?: number;
   /** Stops following. */
   signal?: AbortSignal;
 }
@@ -161,7 +166,8 @@ const statusNames: Record<WireStatus, ContainerStatus> = {
 
 const decoder = new TextDecoder();
 
-function infoOf(m: ContainerInfoMessage): ContainerInfo {
+/** @internal A container's info from its wire record (shared with `listContainers`). */
+export function infoOf(m: ContainerInfoMessage): ContainerInfo {
   return {
     status: statusNames[m.status] ?? "Unknown",
     statusMessage: m.statusMessage,
@@ -384,13 +390,16 @@ export class Container implements AsyncDisposable {
       const plan = planUploads(uploads);
       uploadName = uploadVolumeName();
       const volume = new Volume(uploadName, { transport: this.#transport });
-      await volume.batchUpload((b) => {
-        for (const e of plan.entries) {
-          if (e.kind === "file")
-            b.putFileFromPath(e.volumePath, e.source, e.mode === undefined ? {} : { mode: e.mode });
-          else b.putDir(e.source, e.volumePath, { skip: e.skip ?? [] });
-        }
-      });
+      await volume.batchUpload(
+        (b) => {
+          for (const e of plan.entries) {
+            if (e.kind === "file")
+              b.putFileFromPath(e.volumePath, e.source, e.mode === undefined ? {} : { mode: e.mode });
+            else b.putDir(e.source, e.volumePath, { skip: e.skip ?? [] });
+          }
+        },
+        options.onUploadProgress ? { onProgress: options.onUploadProgress } : {},
+      );
       spec.upload = { volumeName: uploadName, targets: plan.targets };
     }
     let record: ContainerInfoMessage | undefined;
@@ -502,13 +511,23 @@ export class Container implements AsyncDisposable {
     if (res.container) this.#adopt(res.container);
   }
 
-  /** The entrypoint's output (stdout and stderr as written), in full. */
-  logs(options?: { follow?: false; signal?: AbortSignal }): Promise<string>;
+  /** The entrypoint's output (stdout and stderr as written), in full or its last `tailLines` lines. */
+  logs(options?: ContainerLogsOptions & { follow?: false }): Promise<string>;
   /** The entrypoint's output as it is written, until the entrypoint ends. */
-  logs(options: { follow: true; signal?: AbortSignal }): AsyncIterable<string>;
+  logs(options: ContainerLogsOptions & { follow: true }): AsyncIterable<string>;
   logs(options: ContainerLogsOptions = {}): Promise<string> | AsyncIterable<string> {
+    let tailLines: number;
+    try {
+      tailLines = checkTailLines(options.tailLines);
+    } catch (err) {
+      // Bad input rejects, as from every other async method; it does not throw at the call.
+      if (!options.follow) return Promise.reject(err);
+      return {
+        [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }),
+      };
+    }
     const stream = this.#client.containerLogs(
-      { ref: { case: "id", value: this.id }, follow: options.follow ?? false },
+      { ref: { case: "id", value: this.id }, follow: options.follow ?? false, tailLines },
       options.signal ? { signal: options.signal } : {},
     );
     if (options.follow) {

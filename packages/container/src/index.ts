@@ -36,7 +36,7 @@ export type {
   SpawnOptions,
 } from "@chalk/sandbox";
 export { Integrations, Secret, Secrets } from "@chalk/secrets";
-export { Volume } from "@chalk/volume";
+export { Volume, type VolumeUploadProgress } from "@chalk/volume";
 export {
   Container,
   type ContainerBuildLog,
@@ -50,6 +50,14 @@ export {
   type ContainerStatus,
   type ContainerStopOptions,
 } from "./container.js";
+export {
+  type ContainerListOptions,
+  type ContainerRecord,
+  type ContainerSecretRef,
+  type ContainerVolumeMount,
+  describeContainer,
+  listContainers,
+} from "./container-record.js";
 export type { ContainerImage } from "./image-source.js";
 
 // For other libraries (the server): the validation the SDK and the server share.

@@ -24,18 +24,21 @@ export interface TestCertificate {
 
 /**
  * Makes a self-signed ECDSA P-256 certificate with openssl, valid for two days, for the names that
- * reach this machine's loopback: `localhost`, `127.0.0.1` and `::1` (plus `extraNames`, DNS names).
+ * reach this machine's loopback: `localhost`, `127.0.0.1` and `::1` (plus `extraNames`, DNS names;
+ * or only the DNS names `onlyNames`).
  * The files go to `dir` (default: a new temporary directory, which `remove()` deletes).
  */
 export function createTestCertificate(
-  options: { extraNames?: readonly string[]; dir?: string } = {},
+  options: { extraNames?: readonly string[]; onlyNames?: readonly string[]; dir?: string } = {},
 ): TestCertificate {
   const extraNames = options.extraNames ?? [];
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "chalk-tls-"));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const certFile = join(dir, "cert.pem");
   const keyFile = join(dir, "key.pem");
-  const names = ["DNS:localhost", "IP:127.0.0.1", "IP:::1", ...extraNames.map((n) => `DNS:${n}`)];
+  const names = options.onlyNames
+    ? options.onlyNames.map((n) => `DNS:${n}`)
+    : ["DNS:localhost", "IP:127.0.0.1", "IP:::1", ...extraNames.map((n) => `DNS:${n}`)];
   // biome-ignore format: one openssl argument per line reads better than a packed array.
   execFileSync("openssl", [
     "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",

@@ -1,7 +1,10 @@
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { checkServerIdentity } from "node:tls";
 import { ChalkError, Code, invalidArgument } from "@chalk/core";
 import * as grpc from "@grpc/grpc-js";
-import { isLoopback } from "./address.js";
+import { hostOf, isLoopback } from "./address.js";
 import {
   AUTHORIZATION_HEADER,
   DEFAULT_ADDRESS,
@@ -53,6 +56,9 @@ export interface Transport {
   close(): void;
 }
 
+/** The TLS server name sent to a server addressed by IP (the certificate is checked for the IP). */
+const IP_TARGET_SERVER_NAME = "chalk-ip-target.invalid";
+
 /** What the client adapter needs of a transport; never part of the public types. */
 export interface TransportInternals {
   channel: grpc.Client;
@@ -73,10 +79,16 @@ export function internalsOf(transport: Transport): TransportInternals {
   return internals;
 }
 
+/** The CA as PEM bytes, refused before any connection unless it parses as an X.509 certificate. */
 function pemOf(value: string | Uint8Array, what: string): Buffer {
   const pem = typeof value === "string" ? Buffer.from(value, "utf8") : Buffer.from(value);
-  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-    throw invalidArgument(what, "is not a PEM certificate", "PEM text with -----BEGIN CERTIFICATE-----");
+  const accepted = "PEM text with -----BEGIN CERTIFICATE-----";
+  if (!pem.includes("-----BEGIN CERTIFICATE-----"))
+    throw invalidArgument(what, "is not a PEM certificate", accepted);
+  try {
+    new X509Certificate(pem);
+  } catch {
+    throw invalidArgument(what, "holds a certificate that does not parse", accepted);
   }
   return pem;
 }
@@ -142,7 +154,18 @@ export function createTransport(options: TransportCreateOptions = {}): Transport
     "grpc.keepalive_permit_without_calls": 0,
     ...(tls?.serverName ? { "grpc.ssl_target_name_override": tls.serverName } : {}),
   };
-  const credentials = tls ? grpc.credentials.createSsl(tls.ca ?? null) : grpc.credentials.createInsecure();
+  let verify: grpc.VerifyOptions | undefined;
+  const host = hostOf(address);
+  if (tls && !tls.serverName && isIP(host) !== 0) {
+    // grpc-js sends the target's host as TLS's server name (SNI), and Node warns (DEP0123) when that
+    // is an IP address, which RFC 6066 forbids. For an IP target, send a name that is no address and
+    // verify the certificate for the IP itself, exactly as the default check would.
+    channelOptions["grpc.ssl_target_name_override"] = IP_TARGET_SERVER_NAME;
+    verify = { checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert) };
+  }
+  const credentials = tls
+    ? grpc.credentials.createSsl(tls.ca ?? null, null, null, verify)
+    : grpc.credentials.createInsecure();
   const channel = new grpc.Client(address, credentials, channelOptions);
   const internals: TransportInternals = {
     channel,

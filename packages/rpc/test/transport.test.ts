@@ -22,6 +22,10 @@ import {
 import { createTestCertificate, type TestCertificate } from "../src/testing.js";
 
 const cleanups: (() => unknown)[] = [];
+
+/** Every process warning of this file's run (Node warns once per process, at the first occurrence). */
+const warnings: string[] = [];
+process.on("warning", (w) => warnings.push(w.message));
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -124,6 +128,20 @@ describe("TLS", () => {
     expect((await named.getSandbox({ id: "z" })).sandbox?.id).toBe("z");
   });
 
+  test("addressed by IP, the certificate must name that IP; no warning about an IP as server name", async () => {
+    const dnsOnly = createTestCertificate({ onlyNames: ["chalk.example"] });
+    cleanups.push(() => dnsOnly.remove());
+    const server = await serve({ tls: { cert: dnsOnly.cert, key: dnsOnly.key } });
+    const byIp = connect({ address: server.address, tls: { ca: dnsOnly.cert } });
+    await expect(byIp.getSandbox({ id: "x" })).rejects.toMatchObject({ code: Code.Unavailable });
+    const byName = connect({
+      address: server.address,
+      tls: { ca: dnsOnly.cert, serverName: "chalk.example" },
+    });
+    expect((await byName.getSandbox({ id: "n" })).sandbox?.id).toBe("n");
+    expect(warnings.filter((w) => w.includes("IP address"))).toEqual([]);
+  });
+
   test("a plaintext client cannot talk to a TLS server, nor a TLS client to a plaintext one", async () => {
     const cert = certificate();
     const tlsServer = await serve({ tls: { cert: cert.cert, key: cert.key } });
@@ -157,6 +175,10 @@ describe("TLS", () => {
 
   test("a CA that is not PEM is refused before connecting", () => {
     expect(() => createTransport({ address: "127.0.0.1:1", tls: { ca: "not a certificate" } })).toThrow(
+      expect.objectContaining({ code: Code.InvalidArgument, field: "tls.ca" }),
+    );
+    const broken = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    expect(() => createTransport({ address: "127.0.0.1:1", tls: { ca: broken } })).toThrow(
       expect.objectContaining({ code: Code.InvalidArgument, field: "tls.ca" }),
     );
   });

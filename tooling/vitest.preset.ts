@@ -3,6 +3,7 @@
  * workspace dependencies to their TypeScript sources (the `@chalk/source` export condition) and
  * never need a prior build.
  */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineConfig, type ViteUserConfig } from "vitest/config";
@@ -54,4 +55,25 @@ export function chalkVitestConfig(opts: { integrationTimeoutMs?: number } = {}):
       ],
     },
   });
+}
+
+/**
+ * The `unit` project of every package and app, for one vitest process at the repository's root
+ * (`pnpm test:unit`): each named after its directory, rooted there, with the same source resolution.
+ */
+export function unitProjects() {
+  return ["packages", "apps"].flatMap((group) =>
+    readdirSync(join(repoRoot, group), { withFileTypes: true })
+      .map((d) => join(repoRoot, group, d.name))
+      .filter((dir) => existsSync(join(dir, "package.json")))
+      .map((dir) => ({
+        ...sourceConditions,
+        test: {
+          name: (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name: string }).name,
+          root: dir,
+          include: ["src/**/*.test.ts"],
+          testTimeout: 10_000,
+        },
+      })),
+  );
 }

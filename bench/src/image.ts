@@ -79,10 +79,11 @@ async function measure(compression: LayerCompression): Promise<Row> {
           if (info.status !== "exists" || !info.imageUri) throw new Error("expected a cache hit");
         }
         rebuild.push(await timed(() => builder.getOrBuild(spec(r + 1))));
-        const { server, address } = await listen({
+        const server = await listen({
           address: "127.0.0.1:0",
           register: (s) => addService(s, ImageService, imageServiceImpl(builder)),
         });
+        const { address } = server;
         const transport = createTransport({ address, environment: "bench" });
         try {
           const client = new ImageClient({ transport });
@@ -90,7 +91,7 @@ async function measure(compression: LayerCompression): Promise<Row> {
           for (let i = 0; i < HIT_RUNS; i++) grpcHits.push(await timed(() => client.getOrBuild(spec(0))));
         } finally {
           transport.close();
-          server.forceShutdown();
+          server.close();
         }
       } finally {
         await builder.close();

@@ -49,16 +49,17 @@ const columns: SandboxBenchColumn[] = [
     targets: { create: 1.5, exec: 1.5, stream: 0.6 },
     async open() {
       const { runtime: local, dispose } = await localState();
-      const { server, address } = await listen({
+      const server = await listen({
         address: "127.0.0.1:0",
         register: (s) => addService(s, SandboxService, sandboxServiceImpl(local)),
       });
+      const { address } = server;
       const transport = createTransport({ address, environment: "bench" });
       return {
         runtime: connectSandboxes({ transport }),
         async close() {
           transport.close();
-          server.forceShutdown();
+          server.close();
           await dispose();
         },
       };

@@ -38,13 +38,14 @@ const SIZES = [
 
 async function serve(dataDir: string): Promise<void> {
   const store = await VolumeStore.open({ dataDir });
-  const { server, address } = await listen({
+  const server = await listen({
     address: "127.0.0.1:0",
     register: (s) => addService(s, VolumeService, volumeServiceImpl(store)),
   });
+  const { address } = server;
   process.stdout.write(`${JSON.stringify({ address })}\n`);
   process.once("SIGTERM", () => {
-    server.forceShutdown();
+    server.close();
     void store.close().then(() => process.exit(0));
   });
 }

@@ -2,7 +2,8 @@
  * Runs every example against a real server: starts `chalk-server` on a temporary data dir and a free
  * loopback port, runs each `src/*.ts` as its own process with CHALK_API_SERVER / CHALK_TOKEN set,
  * then stops whatever containers are left and the server (by pid). Writes a result file for the
- * repository's test summary and exits non-zero when an example failed.
+ * repository's test summary and exits non-zero when an example failed or the server logged a fatal
+ * fault (an unhandled rejection or uncaught exception).
  *
  * Usage: pnpm --filter @chalk/examples test [name ...]
  */
@@ -62,7 +63,11 @@ try {
       await client.stopContainer({ ref: { case: "id", value: c.id } }).catch(() => undefined);
     }
   }
-  await server.kill();
+  // kill() rejects when the server logged an unhandled rejection or uncaught exception: a failure.
+  await server.kill().catch((err: unknown) => {
+    console.error(`\n=== the server logged a fatal fault:\n${(err as Error).message}`);
+    results.push({ name: "server without fatal faults", ok: false, ms: 0 });
+  });
   await removeDataDir(server.dataDir);
 }
 

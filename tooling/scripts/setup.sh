@@ -22,7 +22,7 @@ need=()
 for pair in debootstrap:debootstrap iptables:iptables docker-registry:docker-registry \
   flock:util-linux ip:iproute2 python3:python3 make:make g++:g++ tar:tar skopeo:skopeo umoci:umoci tmux:tmux \
   nft:nftables conntrack:conntrack /usr/lib/cni/bridge:containernetworking-plugins \
-  openssl:openssl curl:curl patch:patch; do
+  openssl:openssl curl:curl patch:patch git:git; do
   bin=${pair%%:*} pkg=${pair##*:}
   if [[ $bin == /* ]]; then [ -x "$bin" ] || need+=("$pkg"); else command -v "$bin" >/dev/null 2>&1 || need+=("$pkg"); fi
 done

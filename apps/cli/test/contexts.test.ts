@@ -96,7 +96,7 @@ describe("contexts", () => {
     expect((await cli.chalk(["volume", "ls", "--context", "nope"], contextOnly())).code).toBe(2);
   });
 
-  test("use switches, rm removes; a CA is kept but refused until the SDK speaks TLS with one", async () => {
+  test("use switches, rm removes; a context's CA is kept and used (one that does not parse is refused)", async () => {
     const env = contextOnly();
     await cli.chalk(["login", cli.server.address, "--name", "one"], {
       ...env,
@@ -130,9 +130,12 @@ describe("contexts", () => {
       contexts: Record<string, { ca?: string }>;
     };
     expect(saved.contexts.tls?.ca).toBe(ca);
+    // The context's CA is used, never dropped: one that does not parse is refused before connecting.
     const refused = await cli.chalk(["ps"], env);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/^chalk: \[unimplemented\] TLS with a CA file/);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /^chalk: \[invalid_argument\] tls\.ca: holds a certificate that does not parse/,
+    );
     const notPem = join(cli.dir, "not.pem");
     await writeFile(notPem, "hello");
     expect(

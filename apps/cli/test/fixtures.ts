@@ -20,9 +20,9 @@ export interface CliFixture {
   env(): Record<string, string>;
 }
 
-/** Starts the server for the test file. */
-export function useCli(serverArgs: string[] = []): CliFixture {
-  const s = useServer(serverArgs);
+/** Starts the server for the test file (with `tls`, serving TLS that `chalk` verifies through CHALK_TLS_CA). */
+export function useCli(serverArgs: string[] = [], options: { tls?: boolean } = {}): CliFixture {
+  const s = useServer(serverArgs, options);
   const tmp = useTempDir();
   return {
     get server() {

@@ -1,7 +1,9 @@
 import { describe, expect, test } from "vitest";
 import { ConfigError, environmentDefaults, isLoopback, parseConfig } from "./config.js";
+import { tokenDigest } from "./tokens.js";
 
 const token = "t0ken-that-is-long-enough";
+const grant = `${token}@*`;
 const config = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
   const parsed = parseConfig(argv, env);
   if (parsed.help) throw new Error("help");
@@ -10,7 +12,8 @@ const config = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
 
 describe("server configuration", () => {
   test("defaults apply when only a token is given", () => {
-    const c = config(["--token", token]);
+    const c = config(["--token", grant]);
+    expect(c.tls).toBeUndefined();
     expect(c.listen).toBe("127.0.0.1:50051");
     expect(c.dataDir).toBe("/var/lib/chalk");
     expect(c.backend).toBe("local");
@@ -18,47 +21,102 @@ describe("server configuration", () => {
     expect(c.metricsListen).toBeUndefined();
   });
 
-  test("CHALK_TOKEN in the environment sets a token, --token adds more", () => {
-    expect(config(["--token", token], { CHALK_TOKEN: `${token}-2` }).tokens).toEqual([token, `${token}-2`]);
+  test("--token TOKEN@ENVS grants environments; CHALK_TOKEN with CHALK_TOKEN_ENVIRONMENTS adds a token", () => {
+    const c = config(["--token", `${token}@team-a,team-b`, "--token", `${token}-x@*`], {
+      CHALK_TOKEN: `${token}-2`,
+      CHALK_TOKEN_ENVIRONMENTS: "default",
+    });
+    expect(c.tokens.map((g) => [g.source, g.environments])).toEqual([
+      ["--token #1", ["team-a", "team-b"]],
+      ["--token #2", "*"],
+      ["CHALK_TOKEN", ["default"]],
+    ]);
+    expect(c.tokens[0]?.sha256).toEqual(tokenDigest(token));
+  });
+
+  test("only digests of the tokens are kept in the configuration", () => {
+    const c = config(["--token", grant]);
+    expect(JSON.stringify(c)).not.toContain(token);
+  });
+
+  test("a token with @ inside it is split at the last @", () => {
+    expect(config(["--token", `${token}@with-at@prod`]).tokens[0]).toMatchObject({
+      sha256: tokenDigest(`${token}@with-at`),
+      environments: ["prod"],
+    });
   });
 
   test("flags override environment variables", () => {
-    const c = config(["--listen", "127.0.0.1:7000", "--token", token], { CHALK_LISTEN: "127.0.0.1:8000" });
+    const c = config(["--listen", "127.0.0.1:7000", "--token", grant], { CHALK_LISTEN: "127.0.0.1:8000" });
     expect(c.listen).toBe("127.0.0.1:7000");
-    expect(config(["--token", token], { CHALK_LISTEN: "127.0.0.1:8000" }).listen).toBe("127.0.0.1:8000");
+    expect(config(["--token", grant], { CHALK_LISTEN: "127.0.0.1:8000" }).listen).toBe("127.0.0.1:8000");
   });
 
   test("runsc comes from --runsc over CHALK_RUNSC, else the runtime's pinned default", () => {
-    expect(config(["--token", token]).runsc).toBeUndefined();
-    expect(config(["--token", token], { CHALK_RUNSC: "/opt/gvisor/runsc" }).runsc).toBe("/opt/gvisor/runsc");
+    expect(config(["--token", grant]).runsc).toBeUndefined();
+    expect(config(["--token", grant], { CHALK_RUNSC: "/opt/gvisor/runsc" }).runsc).toBe("/opt/gvisor/runsc");
     expect(
-      config(["--runsc", "/srv/runsc", "--token", token], { CHALK_RUNSC: "/opt/gvisor/runsc" }).runsc,
+      config(["--runsc", "/srv/runsc", "--token", grant], { CHALK_RUNSC: "/opt/gvisor/runsc" }).runsc,
     ).toBe("/srv/runsc");
-    expect(() => config(["--runsc", "runsc", "--token", token])).toThrow(
+    expect(() => config(["--runsc", "runsc", "--token", grant])).toThrow(
       /--runsc: expected an absolute path/,
     );
   });
 
   test("pnpm's leading -- is ignored", () => {
-    expect(config(["--", "--token", token]).tokens).toEqual([token]);
+    expect(config(["--", "--token", grant]).tokens).toHaveLength(1);
   });
 
   test.each([
-    [["--listen", "nope", "--token", token], "--listen"],
-    [["--listen", "127.0.0.1:99999", "--token", token], "--listen"],
-    [["--default-cpu", "lots", "--token", token], "--default-cpu"],
-    [["--default-memory", "12XB", "--token", token], "--default-memory"],
-    [["--registry", "no port", "--token", token], "--registry"],
-    [["--token", "short"], "--token"],
-    [["--log-level", "loud", "--token", token], "--log-level"],
-    [["--backend", "kubernetes", "--token", token], "not implemented"],
-    [["--backend", "nomad", "--token", token], "--backend"],
+    [["--listen", "nope", "--token", grant], "--listen"],
+    [["--listen", "127.0.0.1:99999", "--token", grant], "--listen"],
+    [["--default-cpu", "lots", "--token", grant], "--default-cpu"],
+    [["--default-memory", "12XB", "--token", grant], "--default-memory"],
+    [["--registry", "no port", "--token", grant], "--registry"],
+    [["--token", "short@*"], "--token #1: tokens must be at least 16 characters"],
+    [["--token", token], "--token #1: say which environments the token may act in: --token TOKEN@env1,env2"],
+    [["--token", `${token}@`], "--token #1"],
+    [["--token", `${token}@Prod`], "is not an environment list"],
+    [["--token", `${token}@a,,b`], "is not an environment list"],
+    [["--token", grant, "--token", `${token}@prod`], "--token #2: the same token as --token #1"],
+    [["--log-level", "loud", "--token", grant], "--log-level"],
+    [["--backend", "kubernetes", "--token", grant], "not implemented"],
+    [["--backend", "nomad", "--token", grant], "--backend"],
     [["--unknown-flag"], "unknown-flag"],
     [[], "no auth token"],
     [["--insecure-no-auth", "--listen", "0.0.0.0:50051"], "not a loopback address"],
+    [["--listen", "0.0.0.0:50051", "--token", grant], "give --tls-cert FILE and --tls-key FILE"],
+    [["--listen", "[::]:50051", "--token", grant], "not a loopback address, so the server needs TLS"],
+    [["--tls-cert", "/x.pem", "--token", grant], "--tls-cert and --tls-key: give both"],
+    [
+      ["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key", "--token", grant],
+      "--tls-cert: cannot read",
+    ],
   ])("a bad configuration %j is refused naming %s", (argv, named) => {
     expect(() => parseConfig(argv, {})).toThrow(ConfigError);
     expect(() => parseConfig(argv, {})).toThrow(named);
+  });
+
+  test("CHALK_TOKEN without CHALK_TOKEN_ENVIRONMENTS is refused, naming both", () => {
+    expect(() => parseConfig([], { CHALK_TOKEN: token })).toThrow(
+      "CHALK_TOKEN: set CHALK_TOKEN_ENVIRONMENTS to the environments it may act in",
+    );
+    expect(() => parseConfig([], { CHALK_TOKEN: token, CHALK_TOKEN_ENVIRONMENTS: "*" })).not.toThrow();
+  });
+
+  test("no message about a bad token repeats the token", () => {
+    for (const argv of [
+      ["--token", "sh0rt-secret@*"],
+      ["--token", `${token}`],
+      ["--token", `${token} x@*`],
+    ]) {
+      expect(() => parseConfig(argv, {})).toThrow(ConfigError);
+      try {
+        parseConfig(argv, {});
+      } catch (err) {
+        expect((err as Error).message).not.toContain(argv[1]?.split("@")[0]);
+      }
+    }
   });
 
   test("--insecure-no-auth is accepted on loopback", () => {
@@ -74,7 +132,7 @@ describe("server configuration", () => {
   });
 
   test("an environment without its own entry takes the defaults", () => {
-    const c = { ...config(["--token", token]), environments: { prod: { memory: "4Gi" } } };
+    const c = { ...config(["--token", grant]), environments: { prod: { memory: "4Gi" } } };
     expect(environmentDefaults(c, "prod")).toEqual({ cpu: "1", memory: "4Gi" });
     expect(environmentDefaults(c, "dev")).toEqual({ cpu: "1", memory: "1Gi" });
   });

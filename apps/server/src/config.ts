@@ -1,8 +1,20 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
+import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
 import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
+import { isLoopback } from "@chalk/rpc";
 import { z } from "zod";
+import {
+  checkDistinct,
+  parseTokenFlag,
+  readTokensFile,
+  TokenConfigError,
+  type TokenGrant,
+  tokenFromEnvironment,
+} from "./tokens.js";
+
+export { isLoopback };
 
 /** Default resources of one environment, as Kubernetes quantities. */
 export interface EnvironmentDefaults {
@@ -28,8 +40,10 @@ export interface ServerConfig {
   environments: Record<string, Partial<EnvironmentDefaults>>;
   /** OCI registry (`host:port`) for base images and built images, when configured. */
   registry: string | undefined;
-  /** Accepted bearer tokens. Empty only with `insecureNoAuth`. */
-  tokens: string[];
+  /** Accepted bearer tokens (as digests) and their environments. Empty only with `insecureNoAuth`. */
+  tokens: TokenGrant[];
+  /** The certificate chain and key (PEM) the server serves TLS with; undefined for plaintext on loopback. */
+  tls: { cert: Buffer; key: Buffer } | undefined;
   /** Serve without authentication (only on a loopback address). */
   insecureNoAuth: boolean;
   /** Directory of the image store (layers, unpacked root filesystems); shareable between servers. */
@@ -63,7 +77,14 @@ export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
   --rootfs-image NAME=DIR      serve image reference NAME from a host root filesystem (repeatable)
   --registry HOST:PORT         OCI registry for images (optional)               env CHALK_REGISTRY
   --runsc PATH                 the pinned gVisor runsc (default: the build cache) env CHALK_RUNSC
-  --token TOKEN                accepted bearer token (repeatable)               env CHALK_TOKEN
+  --tls-cert FILE              serve TLS with this certificate chain (PEM)      env CHALK_TLS_CERT
+  --tls-key FILE               ...and this private key (PEM); without both, plaintext, only on loopback
+                                                                                env CHALK_TLS_KEY
+  --token TOKEN@ENVS           accepted bearer token and the environments it may act in: env1,env2, or *
+                               for every environment (repeatable; visible in ps: prefer the file or env)
+  --tokens-file FILE           JSON [{"sha256"|"token": "...", "environments": ["env1"] | "*"}]
+                                                                                env CHALK_TOKENS_FILE
+                               env CHALK_TOKEN with CHALK_TOKEN_ENVIRONMENTS=env1,env2 (or *) adds one more
   --insecure-no-auth           no authentication; only on a loopback address
   --log-level LEVEL            fatal|error|warn|info|debug|trace|silent         env CHALK_LOG_LEVEL
   --container-log-max-bytes N  size bound of a container's log (default 8388608)
@@ -123,13 +144,8 @@ const configSchema = z.strictObject({
         "expected NAME=/absolute/dir (NAME: a-z, 0-9, . _ / : -)",
       ),
   ),
-  tokens: z.array(
-    z
-      .string()
-      .min(16, "tokens must be at least 16 characters")
-      .max(512)
-      .regex(/^[\x21-\x7e]+$/, "tokens are printable ASCII without spaces"),
-  ),
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
   insecureNoAuth: z.boolean(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
   containerLogMaxBytes: z.coerce
@@ -148,12 +164,6 @@ export class ConfigError extends ChalkError {
   }
 }
 
-/** True when `host` (of `host:port`) is a loopback address. */
-export function isLoopback(address: string): boolean {
-  const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[|\]$/g, "");
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
 const flagToEnv: Record<string, string> = {
   listen: "CHALK_LISTEN",
   "metrics-listen": "CHALK_METRICS_LISTEN",
@@ -166,6 +176,9 @@ const flagToEnv: Record<string, string> = {
   registry: "CHALK_REGISTRY",
   runsc: "CHALK_RUNSC",
   "log-level": "CHALK_LOG_LEVEL",
+  "tls-cert": "CHALK_TLS_CERT",
+  "tls-key": "CHALK_TLS_KEY",
+  "tokens-file": "CHALK_TOKENS_FILE",
 };
 
 /** Result of {@link parseConfig}: a configuration, or a request for the help text. */
@@ -196,6 +209,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
         runsc: { type: "string" },
         "rootfs-image": { type: "string", multiple: true },
         token: { type: "string", multiple: true },
+        "tokens-file": { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
         "insecure-no-auth": { type: "boolean" },
         "log-level": { type: "string" },
         "container-log-max-bytes": { type: "string" },
@@ -214,8 +230,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     const fromEnv = e ? env[e] : undefined;
     return fromEnv === "" ? undefined : fromEnv;
   };
-  const tokens = [...((values.token as string[] | undefined) ?? [])];
-  if (env.CHALK_TOKEN) tokens.push(env.CHALK_TOKEN);
   const raw = {
     listen: pick("listen") ?? "127.0.0.1:50051",
     metricsListen: pick("metrics-listen"),
@@ -228,7 +242,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     registry: pick("registry"),
     runsc: pick("runsc"),
     rootfsImages: (values["rootfs-image"] as string[] | undefined) ?? [],
-    tokens,
+    tlsCert: pick("tls-cert"),
+    tlsKey: pick("tls-key"),
     insecureNoAuth: values["insecure-no-auth"] === true,
     logLevel: pick("log-level") ?? "info",
     containerLogMaxBytes: pick("container-log-max-bytes") ?? String(8 * 1024 * 1024),
@@ -252,14 +267,21 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       throw new ConfigError(`--rootfs-image ${e}: ${dir} is not a root filesystem (no bin/ or usr/)`);
     }
   }
-  if (c.tokens.length === 0 && !c.insecureNoAuth) {
+  const tokens = readTokens(values.token as string[] | undefined, pick("tokens-file"), env);
+  if (tokens.length === 0 && !c.insecureNoAuth) {
     throw new ConfigError(
-      "no auth token: pass --token TOKEN (repeatable) or set CHALK_TOKEN; for a loopback-only server without auth pass --insecure-no-auth",
+      "no auth token: pass --tokens-file FILE, --token TOKEN@ENVS (repeatable), or set CHALK_TOKEN with CHALK_TOKEN_ENVIRONMENTS; for a loopback-only server without auth pass --insecure-no-auth",
     );
   }
   if (c.insecureNoAuth && !isLoopback(c.listen)) {
     throw new ConfigError(
       `--insecure-no-auth: refused on ${c.listen}, which is not a loopback address; use --token`,
+    );
+  }
+  const tls = readTls(c.tlsCert, c.tlsKey);
+  if (!tls && !isLoopback(c.listen)) {
+    throw new ConfigError(
+      `--listen ${c.listen}: not a loopback address, so the server needs TLS (bearer tokens would cross the network in the clear); give --tls-cert FILE and --tls-key FILE (or CHALK_TLS_CERT and CHALK_TLS_KEY), or listen on 127.0.0.1`,
     );
   }
   const dataDir = isAbsolute(c.dataDir) ? c.dataDir : resolve(c.dataDir);
@@ -277,7 +299,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       rootfsImages: Object.fromEntries(
         c.rootfsImages.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
       ),
-      tokens: c.tokens,
+      tokens,
+      tls,
       insecureNoAuth: c.insecureNoAuth,
       logLevel: c.logLevel,
       containerLogMaxBytes: c.containerLogMaxBytes,
@@ -288,10 +311,50 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
 }
 
 function kebab(key: string): string {
-  return key
-    .replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)
-    .replace(/^tokens$/, "token (or CHALK_TOKEN)")
-    .replace(/^rootfs-images$/, "rootfs-image");
+  return key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`).replace(/^rootfs-images$/, "rootfs-image");
+}
+
+/** Every token grant: `--token` flags, then `CHALK_TOKEN`, then the tokens file; each token once. */
+function readTokens(flags: readonly string[] | undefined, file: string | undefined, env: NodeJS.ProcessEnv) {
+  try {
+    const grants = (flags ?? []).map(parseTokenFlag);
+    const fromEnv = tokenFromEnvironment(env);
+    if (fromEnv) grants.push(fromEnv);
+    if (file) grants.push(...readTokensFile(file));
+    checkDistinct(grants);
+    return grants;
+  } catch (err) {
+    if (err instanceof TokenConfigError) throw new ConfigError(err.rawMessage);
+    throw err;
+  }
+}
+
+/** The certificate and key files, read and checked to be a matching PEM pair; undefined for none. */
+function readTls(certFile: string | undefined, keyFile: string | undefined) {
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) {
+    throw new ConfigError(
+      `--tls-cert and --tls-key: give both (only ${certFile ? "--tls-cert" : "--tls-key"} was given)`,
+    );
+  }
+  const read = (flag: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(`${flag}: cannot read ${path}: ${(err as Error).message}`);
+    }
+  };
+  const cert = read("--tls-cert", certFile);
+  const key = read("--tls-key", keyFile);
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    // OpenSSL's reason ("key values mismatch", "no start line") names no key material.
+    throw new ConfigError(
+      `--tls-cert ${certFile} and --tls-key ${keyFile}: not a PEM certificate chain and its private key (${(err as Error).message})`,
+    );
+  }
+  return { cert, key };
 }
 
 function readEnvironmentsFile(path: string): Record<string, Partial<EnvironmentDefaults>> {

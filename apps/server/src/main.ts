@@ -5,6 +5,8 @@
  */
 import { ConfigError, parseConfig, USAGE } from "./config.js";
 import { localBackend } from "./local-backend.js";
+import { createLogger } from "./logging.js";
+import { guardProcess } from "./process-guard.js";
 import { startServer } from "./server.js";
 
 async function main(): Promise<void> {
@@ -22,7 +24,9 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const server = await startServer(parsed.config, { backend: localBackend });
+  const log = createLogger(parsed.config.logLevel);
+  guardProcess(log);
+  const server = await startServer(parsed.config, { backend: localBackend, log });
   let closing = false;
   const shutdown = () => {
     if (closing) return;

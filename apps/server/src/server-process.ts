@@ -1,7 +1,8 @@
 /**
  * `@chalk/server/testing`: starts a real `chalk-server` process (from source through tsx, or the
  * built one) on a temporary data dir and a free loopback port, for integration tests, examples and
- * benchmarks. Stops it by pid.
+ * benchmarks. Stops it by pid. `kill()` fails when the server logged a fatal line (an unhandled
+ * rejection or uncaught exception), so every suite that uses it fails on one.
  *
  * @example
  * ```ts
@@ -24,6 +25,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createTransport, type Transport } from "@chalk/rpc";
+import { createTestCertificate } from "@chalk/rpc/testing";
 import { LocalRuntime } from "@chalk/sandbox/local";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -35,19 +37,28 @@ const require = createRequire(import.meta.url);
 export interface ServerProcess {
   /** `127.0.0.1:PORT`. */
   address: string;
-  /** The token it accepts. */
+  /** The token it accepts, in every environment. */
   token: string;
+  /** The CA file that verifies its certificate, when it serves TLS. */
+  caFile: string | undefined;
   /** Its data directory. */
   dataDir: string;
   /** Its pid. */
   pid: number;
+  /** Its exit status once it exited (null while it runs, or when a signal ended it). */
+  exitCode: number | null;
   /** Lines it printed (JSON logs). */
   logs: string[];
-  /** A transport for `environment` (default "default"). */
-  transport(environment?: string): Transport;
+  /** Lines that record an unhandled rejection or uncaught exception (pino's fatal level). */
+  fatalLogs(): string[];
+  /** A transport for `environment` (default "default") with `token` (default: the one above). */
+  transport(environment?: string, token?: string): Transport;
   /** Env vars that point the SDK at this server. */
   env: Record<string, string>;
-  /** Sends a signal and waits for the process to exit. */
+  /**
+   * Sends a signal and waits for the process to exit. Rejects when the server logged a fatal line
+   * (once per such line: a second `kill` after a restart reports only new ones).
+   */
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Starts the server again on the same data dir and port (after `kill`). */
   restart(): Promise<void>;
@@ -59,11 +70,39 @@ export interface ServerProcessOptions {
   dataDir?: string;
   /** Extra flags. */
   args?: string[];
+  /** Serve TLS with a fresh self-signed certificate (in the data dir); transports verify it. */
+  tls?: boolean;
+  /** Extra Node.js flags for the server process (`--import` a module that plants a fault). */
+  nodeOptions?: string[];
+  /** Extra environment variables for the server process (`TMPDIR` to see its temporary files). */
+  env?: Record<string, string>;
 }
 
 const TOKEN = "integration-test-token-0123456789";
+/** How long a server gets to start listening (it reconciles every container of its data dir first). */
+const START_TIMEOUT_MS = 90_000;
 
-async function launch(dataDir: string, listen: string, args: string[], logs: string[]) {
+/** True for a log line that records an unhandled rejection or uncaught exception. */
+export function isFatalLogLine(line: string): boolean {
+  if (line.startsWith("{")) {
+    try {
+      return (JSON.parse(line) as { level?: unknown }).level === 60;
+    } catch {
+      return false;
+    }
+  }
+  // Node's own report, should the guard ever be missing.
+  return /unhandled ?rejection|uncaught ?exception/i.test(line);
+}
+
+async function launch(
+  dataDir: string,
+  listen: string,
+  args: string[],
+  logs: string[],
+  nodeOptions: readonly string[],
+  extraEnv: Record<string, string>,
+) {
   // node itself with tsx's loader (not the tsx CLI, which would put a wrapper process between the
   // pid we signal and the server).
   const runner = fromSource
@@ -73,27 +112,51 @@ async function launch(dataDir: string, listen: string, args: string[], logs: str
     process.execPath,
     [
       ...runner,
+      ...nodeOptions,
       serverMain,
       "--listen",
       listen,
       "--data-dir",
       dataDir,
       "--token",
-      TOKEN,
+      `${TOKEN}@*`,
       "--log-level",
       "debug",
       ...args,
     ],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CHALK_TOKEN: "" } },
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      // Nothing of the caller's own server configuration leaks into the test server.
+      env: {
+        ...process.env,
+        CHALK_TOKEN: "",
+        CHALK_TOKEN_ENVIRONMENTS: "",
+        CHALK_TOKENS_FILE: "",
+        CHALK_TLS_CERT: "",
+        CHALK_TLS_KEY: "",
+        ...extraEnv,
+      },
+    },
   );
   const address = await new Promise<string>((resolve, reject) => {
-    const onExit = (code: number | null) =>
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
       reject(new Error(`chalk-server exited (${code}):\n${logs.join("\n")}`));
+    };
+    // A server that never says it listens is killed, so no caller leaves one running.
+    const timer = setTimeout(() => {
+      child.off("exit", onExit);
+      child.kill("SIGKILL");
+      reject(
+        new Error(`chalk-server did not listen within ${START_TIMEOUT_MS / 1000}s:\n${logs.join("\n")}`),
+      );
+    }, START_TIMEOUT_MS);
     child.once("exit", onExit);
     const rl = createInterface({ input: child.stdout! });
     rl.on("line", (line) => {
       logs.push(line);
       if (line.includes('"chalk-server listening"')) {
+        clearTimeout(timer);
         child.off("exit", onExit);
         resolve((JSON.parse(line) as { address: string }).address);
       }
@@ -106,10 +169,18 @@ async function launch(dataDir: string, listen: string, args: string[], logs: str
 /** Starts a server process and waits until it listens. */
 export async function startServerProcess(options: ServerProcessOptions = {}): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "chalk-server-"));
-  const args = options.args ?? [];
+  const cert = options.tls ? createTestCertificate({ dir: join(dataDir, "tls") }) : undefined;
+  const args = [
+    ...(cert ? ["--tls-cert", cert.certFile, "--tls-key", cert.keyFile] : []),
+    ...(options.args ?? []),
+  ];
+  const nodeOptions = options.nodeOptions ?? [];
+  const extraEnv = options.env ?? {};
   const logs: string[] = [];
-  let { child, address } = await launch(dataDir, "127.0.0.1:0", args, logs);
+  let { child, address } = await launch(dataDir, "127.0.0.1:0", args, logs, nodeOptions, extraEnv);
   const transports: Transport[] = [];
+  let reported = 0;
+  const fatalLogs = () => logs.filter(isFatalLogLine);
   const exited = (c: ChildProcess) =>
     new Promise<void>((resolve) => {
       if (c.exitCode !== null || c.signalCode !== null) resolve();
@@ -120,26 +191,49 @@ export async function startServerProcess(options: ServerProcessOptions = {}): Pr
       return address;
     },
     token: TOKEN,
+    caFile: cert?.certFile,
     dataDir,
     get pid() {
       return child.pid ?? 0;
     },
+    get exitCode() {
+      return child.exitCode;
+    },
     logs,
-    transport(environment = "default") {
-      const t = createTransport({ address, token: TOKEN, environment });
+    fatalLogs,
+    transport(environment = "default", token = TOKEN) {
+      const t = createTransport({
+        address,
+        token,
+        environment,
+        ...(cert ? { tls: { ca: cert.cert } } : {}),
+      });
       transports.push(t);
       return t;
     },
     get env() {
-      return { CHALK_API_SERVER: address, CHALK_TOKEN: TOKEN, CHALK_ENVIRONMENT: "default" };
+      return {
+        CHALK_API_SERVER: address,
+        CHALK_TOKEN: TOKEN,
+        CHALK_ENVIRONMENT: "default",
+        ...(cert ? { CHALK_TLS_CA: cert.certFile } : {}),
+      };
     },
     async kill(signal = "SIGTERM") {
       const done = exited(child);
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await done;
+      const fatal = fatalLogs();
+      if (fatal.length > reported) {
+        const fresh = fatal.slice(reported);
+        reported = fatal.length;
+        throw new Error(
+          `chalk-server (data dir ${dataDir}) logged ${fresh.length} fatal line(s): an unhandled rejection or uncaught exception is a server bug\n${fresh.join("\n")}`,
+        );
+      }
     },
     async restart() {
-      ({ child, address } = await launch(dataDir, address, args, logs));
+      ({ child, address } = await launch(dataDir, address, args, logs, nodeOptions, extraEnv));
     },
   };
   return proc;

@@ -2,12 +2,11 @@ import { readdirSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import type { Server as HttpServer } from "node:http";
 import { join } from "node:path";
-import type { DescFile } from "@bufbuild/protobuf";
 import { ChalkError, Code } from "@chalk/core";
 import { ContainerService } from "@chalk/proto/container/v1";
 import { SandboxService } from "@chalk/proto/sandbox/v1";
 import { VolumeService } from "@chalk/proto/volume/v1";
-import { type AddServiceOptions, addService, listen } from "@chalk/rpc";
+import { type AddServiceOptions, addService, createServer } from "@chalk/rpc";
 import type { SandboxRuntime } from "@chalk/sandbox";
 import { sandboxServiceImpl } from "@chalk/sandbox/server";
 import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
@@ -17,7 +16,6 @@ import type { ServerConfig } from "./config.js";
 import { ContainerManager, type SecretsProvider } from "./container-manager.js";
 import { containerServiceImpl } from "./container-service.js";
 import type { ImageProvider } from "./images.js";
-import { addIntrospection } from "./introspection.js";
 import { callCode, createLogger, logCall } from "./logging.js";
 import { ServerMetrics } from "./metrics.js";
 import { StateStore } from "./state.js";
@@ -101,48 +99,37 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
       metrics.calls.inc({ method: ctx.method.name, code: String(callCode(error)) });
     },
   };
-  const serviceNames: string[] = [];
-  const files: DescFile[] = [];
-  let health: ReturnType<typeof addIntrospection> | undefined;
-  const { server, address } = await listen({
-    address: config.listen,
-    register(s) {
-      const add: Parameters<Backend["mount"]>[0] = (service, impl) => {
-        addService(s, service, impl, serviceOptions);
-        serviceNames.push(service.typeName);
-        files.push(service.file);
-      };
-      add(ContainerService, containerServiceImpl(manager, metrics));
-      add(
-        SandboxService,
-        sandboxServiceImpl(backend.runtime, {
-          scopeToEnvironment: true,
-          admit(o) {
-            if ((o.mounts?.length ?? 0) > 0 || o.logPath) {
-              throw new ChalkError(
-                Code.PermissionDenied,
-                "spec: mounts and log_path are not accepted from clients",
-              );
-            }
-            const layers = typeof o.rootfs === "string" ? [o.rootfs] : o.rootfs;
-            for (const l of layers) {
-              if (!backend.rootfsRoots.some((root) => l.startsWith(`${root}/`)) || l.includes("/../")) {
-                throw new ChalkError(
-                  Code.PermissionDenied,
-                  `spec.rootfs: ${JSON.stringify(l)} is not an image this server built; run a Container instead`,
-                );
-              }
-            }
-            return o;
-          },
-        }),
-      );
-      add(VolumeService, volumeServiceImpl(volumes));
-      backend.mount(add);
-      health = addIntrospection(s, files, serviceNames);
-    },
-  });
-  for (const name of ["", ...serviceNames]) health?.setStatus(name, "SERVING");
+  const server = createServer({ address: config.listen, tls: config.tls });
+  const add: Parameters<Backend["mount"]>[0] = (service, impl) =>
+    addService(server, service, impl, serviceOptions);
+  add(ContainerService, containerServiceImpl(manager, metrics));
+  add(
+    SandboxService,
+    sandboxServiceImpl(backend.runtime, {
+      scopeToEnvironment: true,
+      admit(o) {
+        if ((o.mounts?.length ?? 0) > 0 || o.logPath) {
+          throw new ChalkError(
+            Code.PermissionDenied,
+            "spec: mounts and log_path are not accepted from clients",
+          );
+        }
+        const layers = typeof o.rootfs === "string" ? [o.rootfs] : o.rootfs;
+        for (const l of layers) {
+          if (!backend.rootfsRoots.some((root) => l.startsWith(`${root}/`)) || l.includes("/../")) {
+            throw new ChalkError(
+              Code.PermissionDenied,
+              `spec.rootfs: ${JSON.stringify(l)} is not an image this server built; run a Container instead`,
+            );
+          }
+        }
+        return o;
+      },
+    }),
+  );
+  add(VolumeService, volumeServiceImpl(volumes));
+  backend.mount(add);
+  const address = await server.start();
 
   let metricsServer: HttpServer | undefined;
   let metricsAddress: string | undefined;
@@ -156,6 +143,7 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
       dataDir: config.dataDir,
       backend: config.backend,
       auth: interceptors.length > 1,
+      tls: server.tls,
     },
     "chalk-server listening",
   );
@@ -164,8 +152,7 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
     address,
     metricsAddress,
     async close() {
-      for (const name of ["", ...serviceNames]) health?.setStatus(name, "NOT_SERVING");
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await server.stop();
       metricsServer?.close();
       manager.close();
       await backend.close();

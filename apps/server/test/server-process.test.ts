@@ -16,7 +16,17 @@ import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { UNCAUGHT_EXCEPTION, UNHANDLED_REJECTION } from "../src/process-guard.js";
 import { removeDataDir, type ServerProcess, startServerProcess } from "../src/server-process.js";
+
+/**
+ * A module for `node --import` that runs `statement` inside the server process once the server is
+ * up (it listens for SIGTERM only then): a planted fault, with no test hook in the server's own code.
+ */
+function plant(statement: string): string {
+  const code = `const t = setInterval(() => { if (process.listenerCount("SIGTERM") > 0) { clearInterval(t); ${statement}; } }, 50);`;
+  return `data:text/javascript,${encodeURIComponent(code)}`;
+}
 
 const require = createRequire(import.meta.url);
 const run = promisify(execFile);
@@ -56,11 +66,11 @@ async function cli(
 
 describe("chalk-server", () => {
   test("a bad configuration stops the server with status 2 and a message naming it", async () => {
-    expect(await cli(["--listen", "nowhere", "--token", "a-token-of-enough-length"])).toMatchObject({
+    expect(await cli(["--listen", "nowhere", "--token", "a-token-of-enough-length@*"])).toMatchObject({
       code: 2,
       stderr: expect.stringContaining("--listen"),
     });
-    expect(await cli(["--backend", "kubernetes", "--token", "a-token-of-enough-length"])).toMatchObject({
+    expect(await cli(["--backend", "kubernetes", "--token", "a-token-of-enough-length@*"])).toMatchObject({
       code: 2,
       stderr: expect.stringContaining("not implemented"),
     });
@@ -72,7 +82,7 @@ describe("chalk-server", () => {
       code: 2,
       stderr: expect.stringContaining("loopback"),
     });
-    expect(await cli(["--runsc", "runsc", "--token", "a-token-of-enough-length"])).toMatchObject({
+    expect(await cli(["--runsc", "runsc", "--token", "a-token-of-enough-length@*"])).toMatchObject({
       code: 2,
       stderr: expect.stringContaining("--runsc"),
     });
@@ -81,7 +91,7 @@ describe("chalk-server", () => {
   test("a missing runsc, or one of another version, stops the server at start naming the setup command", async () => {
     const dir = mkdtempSync(join(tmpdir(), "chalk-runsc-"));
     try {
-      const token = ["--token", "a-token-of-enough-length", "--data-dir", join(dir, "data")];
+      const token = ["--token", "a-token-of-enough-length@*", "--data-dir", join(dir, "data")];
       const missing = await cli(["--runsc", join(dir, "nonexistent"), ...token]);
       expect(missing.code).not.toBe(0);
       expect(missing.stderr).toMatch(/not found at .*nonexistent.*tooling\/scripts\/setup\.sh/);
@@ -94,6 +104,20 @@ describe("chalk-server", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("plaintext on an address that is not loopback is refused at start, naming the TLS flags", async () => {
+    const { code, stderr } = await cli(["--listen", "0.0.0.0:0", "--token", "a-token-of-enough-length@*"]);
+    expect(code).toBe(2);
+    expect(stderr).toContain("--listen 0.0.0.0:0: not a loopback address, so the server needs TLS");
+    expect(stderr).toContain("--tls-cert FILE and --tls-key FILE (or CHALK_TLS_CERT and CHALK_TLS_KEY)");
+  });
+
+  test("a token without its environments is refused at start, saying how to grant them", async () => {
+    const { code, stderr } = await cli(["--token", "a-token-of-enough-length"]);
+    expect(code).toBe(2);
+    expect(stderr).toContain("--token TOKEN@env1,env2, or --token TOKEN@* for every environment");
+    expect(stderr).not.toContain("a-token-of-enough-length");
   });
 
   test("the health service answers SERVING without a token", async () => {
@@ -181,6 +205,37 @@ describe("chalk-server", () => {
       "chalk_grpc_calls_total",
     ]) {
       expect(body).toContain(name);
+    }
+  });
+
+  test("an unhandled rejection is logged as fatal, the server keeps serving, and the fixture reports it", async () => {
+    const planted = await startServerProcess({
+      nodeOptions: ["--import", plant("Promise.reject(new Error('planted rejection'))")],
+    });
+    try {
+      await expect.poll(() => planted.fatalLogs().length, { timeout: 15_000 }).toBe(1);
+      const line = JSON.parse(planted.fatalLogs()[0] ?? "{}") as { msg: string; err: { message: string } };
+      expect(line.msg).toBe(UNHANDLED_REJECTION);
+      expect(line.err.message).toBe("planted rejection");
+      const client = createClient(ContainerService, planted.transport());
+      expect((await client.listContainers({})).containers).toEqual([]);
+      await expect(planted.kill()).rejects.toThrow(/logged 1 fatal line\(s\)[\s\S]*planted rejection/);
+    } finally {
+      await removeDataDir(planted.dataDir);
+    }
+  });
+
+  test("an uncaught exception is logged as fatal and stops the server with status 70", async () => {
+    const planted = await startServerProcess({
+      nodeOptions: ["--import", plant("throw new Error('planted exception')")],
+    });
+    try {
+      await expect.poll(() => planted.fatalLogs().length, { timeout: 15_000 }).toBe(1);
+      expect(planted.fatalLogs()[0]).toContain(UNCAUGHT_EXCEPTION);
+      await expect.poll(() => planted.exitCode, { timeout: 10_000 }).toBe(70);
+      await expect(planted.kill()).rejects.toThrow(/planted exception/);
+    } finally {
+      await removeDataDir(planted.dataDir);
     }
   });
 

@@ -431,7 +431,9 @@ export class Container implements AsyncDisposable {
       throw new ChalkError(
         Code.FailedPrecondition,
         `container ${JSON.stringify(this.#name)} is ${this.info.status}: ${this.info.statusMessage || "no reason given"}`,
-        { details: { id: this.#id, status: this.info.status, statusMessage: this.info.statusMessage } },
+        {
+          details: { id: this.#id ?? null, status: this.info.status, statusMessage: this.info.statusMessage },
+        },
       );
     }
     return this;

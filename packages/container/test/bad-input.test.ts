@@ -21,8 +21,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server?.kill();
-  if (server) await removeDataDir(server.dataDir);
+  try {
+    await server?.kill();
+  } finally {
+    if (server) await removeDataDir(server.dataDir);
+  }
 });
 
 const ok: Spec = { name: "bad-input", image: { source: { case: "uri", value: "chalk/none" } } };

@@ -24,12 +24,20 @@ const rootfs = execFileSync("bash", [join(import.meta.dirname, "../../../tooling
 /** A persistent image store shared by test servers (outside the repository). */
 export const IMAGES_DIR = "/var/cache/chalk/images";
 
-/** Starts one server for the test file; stops its containers and the server afterwards. */
-export function useServer(args: string[] = []): { readonly server: ServerProcess } {
+/**
+ * Starts one server for the test file (with `tls`, serving TLS with a fresh certificate that the
+ * test transports verify); stops its containers and the server afterwards. The suite fails when the
+ * server logged an unhandled rejection or uncaught exception.
+ */
+export function useServer(
+  args: string[] = [],
+  options: { tls?: boolean } = {},
+): { readonly server: ServerProcess } {
   const holder: { server: ServerProcess | undefined } = { server: undefined };
   beforeAll(async () => {
     holder.server = await startServerProcess({
       args: ["--images-dir", IMAGES_DIR, "--rootfs-image", `${TEST_IMAGE}=${rootfs}`, ...args],
+      tls: options.tls ?? false,
     });
   });
   afterAll(async () => {
@@ -38,8 +46,11 @@ export function useServer(args: string[] = []): { readonly server: ServerProcess
     try {
       await stopEverything(server);
     } finally {
-      await server.kill();
-      await removeDataDir(server.dataDir);
+      try {
+        await server.kill();
+      } finally {
+        await removeDataDir(server.dataDir);
+      }
     }
   });
   return {

@@ -61,21 +61,55 @@ export function codeName(code: Code): string {
   return codeNames[code] ?? `code_${code}`;
 }
 
+/**
+ * A JSON value: what {@link ChalkError.details} may hold, so that details survive the wire (gRPC
+ * carries them as a `google.protobuf.Struct`) and a remote error equals the in-process one.
+ */
+export type ErrorDetailValue =
+  | string
+  | number
+  | boolean
+  | null
+  | readonly ErrorDetailValue[]
+  | { readonly [key: string]: ErrorDetailValue };
+
+/**
+ * Structured details of a {@link ChalkError}: JSON values a caller may branch on.
+ *
+ * They go to the caller who made the request (through gRPC when remote), so they hold only what that
+ * caller may read anyway: names and ids the caller used, statuses and status messages, counts,
+ * sizes and limits, exit codes and signals, the build step that failed, the names of missing
+ * secrets, the caller's own command output. Never a secret value (not even the caller's own:
+ * secrets are write-only), a token, a key, a host path, or anything of another environment.
+ */
+export type ErrorDetails = { readonly [key: string]: ErrorDetailValue };
+
 /** Options for {@link ChalkError}. */
 export interface ChalkErrorOptions {
-  /** The error that caused this one. Never shown in the message. */
+  /** The error that caused this one. Never shown in the message, and never sent over the wire. */
   cause?: unknown;
   /** The request field the error is about, as a dotted path (`resources.memory`). */
-  field?: string;
+  field?: string | undefined;
   /** Structured data a caller may branch on (partial output of a timed-out exec, …). */
-  details?: Record<string, unknown>;
+  details?: ErrorDetails | undefined;
 }
 
 const prefixPattern = /^\[([a-z_]+)\] /;
 
 /**
+ * The brand every ChalkError carries, under a registry symbol: `instanceof ChalkError` recognises
+ * errors made by another copy of `@chalk/core` (two versions in one `node_modules`, or a bundled
+ * copy) because the symbol is the same in every copy.
+ */
+const brand: unique symbol = Symbol.for("@chalk/core.ChalkError") as never;
+
+/**
  * The one error class of every Chalk package. Its message starts with the code
  * (`[not_found] sandbox "x" not found`) because tools often show only the message.
+ *
+ * Through gRPC a ChalkError keeps its code, message, field and details (`@chalk/rpc` sends them in
+ * the status details), so a caller sees the same error whether it ran in process or on a server.
+ * `instanceof ChalkError` holds for ChalkErrors made by any copy of this package.
  *
  * @example
  * ```ts
@@ -93,8 +127,8 @@ export class ChalkError extends Error {
   readonly rawMessage: string;
   /** The request field this error is about, when there is one. */
   readonly field: string | undefined;
-  /** Structured details, when the thrower had any. */
-  readonly details: Record<string, unknown>;
+  /** Structured details, when the thrower had any (else `{}`); see {@link ErrorDetails}. */
+  readonly details: ErrorDetails;
 
   constructor(code: Code, message: string, options: ChalkErrorOptions = {}) {
     const raw = message.replace(prefixPattern, "");
@@ -104,6 +138,17 @@ export class ChalkError extends Error {
     this.rawMessage = raw;
     this.field = options.field;
     this.details = options.details ?? {};
+  }
+
+  /**
+   * True for a ChalkError of any copy of this package (by its brand); for subclasses, the usual
+   * prototype check.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // `this` is the class on the right of instanceof: ChalkError itself, or a subclass.
+    // biome-ignore lint/complexity/noThisInStatic: the receiver decides which check applies.
+    if (this !== ChalkError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === "object" && value !== null && (value as { [brand]?: unknown })[brand] === true;
   }
 
   /**
@@ -120,6 +165,7 @@ export class ChalkError extends Error {
     return new ChalkError(fallback, String(err), { cause: err });
   }
 }
+Object.defineProperty(ChalkError.prototype, brand, { value: true });
 
 /** Node system error codes, translated once here. */
 const systemErrorCodes: Record<string, Code> = {
@@ -141,7 +187,16 @@ export function invalidArgument(field: string, problem: string, accepted?: strin
   return new ChalkError(Code.InvalidArgument, `${field}: ${problem}${tail}`, { field });
 }
 
-/** A not-found error for a kind of object and its name or id. */
+/**
+ * A value from a request, quoted for a message: JSON string syntax (so NUL, newlines and quotes
+ * show as escapes), at most `max` characters of it, then "…". Messages name what they refused
+ * without repeating a megabyte of it.
+ */
+export function quote(value: string, max = 128): string {
+  return value.length <= max ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, max))}…`;
+}
+
+/** A not-found error for a kind of object and its name or id (quoted, at most 128 characters). */
 export function notFound(kind: string, id: string): ChalkError {
-  return new ChalkError(Code.NotFound, `${kind} ${JSON.stringify(id)} not found`);
+  return new ChalkError(Code.NotFound, `${kind} ${quote(id)} not found`);
 }

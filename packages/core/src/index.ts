@@ -5,7 +5,17 @@
  * @packageDocumentation
  */
 
-export { ChalkError, type ChalkErrorOptions, Code, codeName, invalidArgument, notFound } from "./errors.js";
+export {
+  ChalkError,
+  type ChalkErrorOptions,
+  Code,
+  codeName,
+  type ErrorDetails,
+  type ErrorDetailValue,
+  invalidArgument,
+  notFound,
+  quote,
+} from "./errors.js";
 export {
   CPU_FORMS,
   formatBytes,

@@ -4,15 +4,21 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { ChalkError, Code } from "@chalk/core";
 import { ImageService, StepSchema } from "@chalk/proto/image/v1";
-import { addService, createClient, createTransport, listen, type Transport } from "@chalk/rpc";
-import type { Server } from "@grpc/grpc-js";
+import {
+  addService,
+  createClient,
+  createTransport,
+  listen,
+  type RpcServer,
+  type Transport,
+} from "@chalk/rpc";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { imageServiceImpl } from "../src/builder/index.js";
 import { Image, type ImageBuildEvent, ImageClient } from "../src/index.js";
 import { useBuilder } from "./fixtures.js";
 
 const ctx = useBuilder();
-let server: Server;
+let server: RpcServer;
 let address: string;
 let dir: string;
 const transports: Transport[] = [];
@@ -25,15 +31,16 @@ function client(environment = "default"): ImageClient {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "chalk-image-svc-"));
-  ({ server, address } = await listen({
+  server = await listen({
     address: "127.0.0.1:0",
     register: (s) => addService(s, ImageService, imageServiceImpl(ctx.h.builder)),
-  }));
+  });
+  address = server.address;
 });
 
 afterAll(async () => {
   for (const t of transports) t.close();
-  server?.forceShutdown();
+  server?.close();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -10,4 +10,5 @@ export const apiPackages = [
   "chalk.volume.v1",
   "chalk.secrets.v1",
   "chalk.container.v1",
+  "chalk.rpc.v1",
 ] as const;

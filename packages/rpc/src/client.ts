@@ -1,102 +1,17 @@
 import { once } from "node:events";
 import type { DescMethod } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
-import { deserializer, errorFromStatus, methodPath, serializer } from "./codec.js";
-import {
-  AUTHORIZATION_HEADER,
-  DEFAULT_ADDRESS,
-  DEFAULT_ENVIRONMENT,
-  ENVIRONMENT_HEADER,
-  MAX_MESSAGE_BYTES,
-} from "./headers.js";
+import type * as grpc from "@grpc/grpc-js";
+import { deserializer, methodPath, serializer } from "./codec.js";
 import type { AnyService, CallOptions, Client } from "./service-types.js";
+import { errorFromStatus } from "./status.js";
+import { internalsOf, type Transport } from "./transport.js";
 
-/** Options for {@link createTransport}. Each falls back to an environment variable. */
-export interface TransportCreateOptions {
-  /** `host:port` of the server. Default: `CHALK_API_SERVER`, else `127.0.0.1:50051`. */
-  address?: string;
-  /** Bearer token. Default: `CHALK_TOKEN`. */
-  token?: string;
-  /** Environment to act in. Default: `CHALK_ENVIRONMENT`, else `"default"`. */
-  environment?: string;
-  /** Use TLS with the system's roots. Default false (plaintext, for loopback and private networks). */
-  tls?: boolean;
-}
-
-/** A connection to a Chalk server, shared by every client made from it. */
-export interface Transport {
-  /** The server address. */
-  readonly address: string;
-  /** The environment calls act in. */
-  readonly environment: string;
-  /** The underlying channel; only `@chalk/rpc` uses it. */
-  readonly channel: grpc.Client;
-  /** Headers sent with every call. */
-  metadata(): grpc.Metadata;
-  /** Closes the connection. */
-  close(): void;
-}
-
-/**
- * Opens a connection to a Chalk server. Explicit options override `CHALK_API_SERVER`,
- * `CHALK_TOKEN` and `CHALK_ENVIRONMENT`.
- *
- * @example
- * ```ts
- * const transport = createTransport({ address: "127.0.0.1:50051", token: process.env.CHALK_TOKEN });
- * const sandboxes = createClient(SandboxService, transport);
- * ```
- */
-export function createTransport(options: TransportCreateOptions = {}): Transport {
-  const address = options.address ?? process.env.CHALK_API_SERVER ?? DEFAULT_ADDRESS;
-  const token = options.token ?? process.env.CHALK_TOKEN;
-  const environment = options.environment ?? process.env.CHALK_ENVIRONMENT ?? DEFAULT_ENVIRONMENT;
-  const credentials = options.tls ? grpc.credentials.createSsl() : grpc.credentials.createInsecure();
-  const channel = new grpc.Client(address, credentials, {
-    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
-    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
-    "grpc.keepalive_time_ms": 30_000,
-    "grpc.keepalive_permit_without_calls": 0,
-  });
-  return {
-    address,
-    environment,
-    channel,
-    metadata() {
-      const md = new grpc.Metadata();
-      md.set(ENVIRONMENT_HEADER, environment);
-      if (token) md.set(AUTHORIZATION_HEADER, `Bearer ${token}`);
-      return md;
-    },
-    close() {
-      channel.close();
-    },
-  };
-}
-
-const shared = new Map<string, Transport>();
-
-/**
- * The transport for the current environment variables, created once per distinct
- * (address, token, environment) and reused: SDK objects call this when given no transport.
- */
-export function defaultTransport(options: TransportCreateOptions = {}): Transport {
-  const key = JSON.stringify([
-    options.address ?? process.env.CHALK_API_SERVER,
-    options.token ?? process.env.CHALK_TOKEN,
-    options.environment ?? process.env.CHALK_ENVIRONMENT,
-    options.tls ?? false,
-  ]);
-  let t = shared.get(key);
-  if (!t) {
-    t = createTransport(options);
-    shared.set(key, t);
-  }
-  return t;
-}
-
+/** The grpc-js deadline of a call: the earlier of `deadline` and now + `timeoutSecs`. */
 function callOptionsOf(options: CallOptions | undefined): grpc.CallOptions {
-  return options?.timeoutSecs ? { deadline: Date.now() + options.timeoutSecs * 1000 } : {};
+  const bounds: number[] = [];
+  if (options?.timeoutSecs) bounds.push(Date.now() + options.timeoutSecs * 1000);
+  if (options?.deadline) bounds.push(options.deadline.getTime());
+  return bounds.length > 0 ? { deadline: Math.min(...bounds) } : {};
 }
 
 function cancelOnAbort(call: { cancel(): void }, signal: AbortSignal | undefined) {
@@ -142,7 +57,7 @@ function clientMethod(transport: Transport, method: DescMethod) {
   const path = methodPath(method);
   const ser = serializer(method.input);
   const deser = deserializer(method.output);
-  const ch = transport.channel;
+  const { channel: ch, metadata } = internalsOf(transport);
   switch (method.methodKind) {
     case "unary":
       return (request: unknown, options?: CallOptions) =>
@@ -152,7 +67,7 @@ function clientMethod(transport: Transport, method: DescMethod) {
             ser,
             deser,
             request,
-            transport.metadata(),
+            metadata(),
             callOptionsOf(options),
             (err, res) => (err ? reject(errorFromStatus(err)) : resolve(res)),
           );
@@ -165,7 +80,7 @@ function clientMethod(transport: Transport, method: DescMethod) {
           ser,
           deser,
           request,
-          transport.metadata(),
+          metadata(),
           callOptionsOf(options),
         );
         cancelOnAbort(call, options?.signal);
@@ -178,7 +93,7 @@ function clientMethod(transport: Transport, method: DescMethod) {
             path,
             ser,
             deser,
-            transport.metadata(),
+            metadata(),
             callOptionsOf(options),
             (err, res) => (err ? reject(errorFromStatus(err)) : resolve(res)),
           );
@@ -187,7 +102,7 @@ function clientMethod(transport: Transport, method: DescMethod) {
         });
     case "bidi_streaming":
       return (requests: AsyncIterable<unknown>, options?: CallOptions) => {
-        const call = ch.makeBidiStreamRequest(path, ser, deser, transport.metadata(), callOptionsOf(options));
+        const call = ch.makeBidiStreamRequest(path, ser, deser, metadata(), callOptionsOf(options));
         cancelOnAbort(call, options?.signal);
         // A failed pump cancels the call, which surfaces through the response stream.
         pump(call, requests).catch(() => undefined);

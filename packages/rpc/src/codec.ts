@@ -11,13 +11,23 @@ export function serializer(schema: DescMessage): (value: unknown) => Buffer {
   };
 }
 
+/** protobuf-es's reason for refusing bytes, bounded; it names wire types and lengths, never content. */
+function reasonOf(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 120);
+}
+
 /** Parses bytes into a message of `schema`; a malformed body is invalid_argument. */
 export function deserializer(schema: DescMessage): (bytes: Buffer) => unknown {
   return (bytes) => {
     try {
       return fromBinary(schema, bytes);
     } catch (err) {
-      throw new ChalkError(Code.InvalidArgument, `malformed ${schema.typeName} message`, { cause: err });
+      throw new ChalkError(
+        Code.InvalidArgument,
+        `request: not a valid ${schema.typeName} message (${reasonOf(err)})`,
+        { field: "request", cause: err },
+      );
     }
   };
 }
@@ -27,40 +37,23 @@ export function methodPath(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
 }
 
-/** The grpc-js method definition of a protobuf-es method. */
+const raw = (bytes: Buffer): Buffer => bytes;
+
+/**
+ * The grpc-js method definition of a protobuf-es method, for a server. Requests arrive as raw bytes:
+ * grpc-js runs its deserializer before any handler and answers its failures with internal "Error
+ * deserializing request", so the adapter decodes each request itself, after the interceptors (auth)
+ * ran, and a malformed one fails the call with invalid_argument.
+ */
 export function methodDefinition(method: DescMethod): grpc.MethodDefinition<unknown, unknown> {
   return {
     path: methodPath(method),
     originalName: method.localName,
     requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
     responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
-    requestSerialize: serializer(method.input),
-    requestDeserialize: deserializer(method.input),
+    requestSerialize: raw as (value: unknown) => Buffer,
+    requestDeserialize: raw,
     responseSerialize: serializer(method.output),
     responseDeserialize: deserializer(method.output),
   };
-}
-
-/** A grpc-js status error, or anything with a numeric code and details. */
-interface StatusLike {
-  code?: unknown;
-  details?: unknown;
-  message?: unknown;
-}
-
-/** Turns a grpc-js client error into a ChalkError with the same code and the server's message. */
-export function errorFromStatus(err: unknown): ChalkError {
-  if (err instanceof ChalkError) return err;
-  const s = (err ?? {}) as StatusLike;
-  if (typeof s.code === "number" && s.code > 0 && s.code <= 16) {
-    const details = typeof s.details === "string" && s.details !== "" ? s.details : String(s.message ?? "");
-    return new ChalkError(s.code as Code, details, { cause: err });
-  }
-  return ChalkError.from(err);
-}
-
-/** The status a server sends for an error thrown by a handler. Only ChalkErrors keep their message. */
-export function statusFromError(err: unknown, requestId: string): { code: number; details: string } {
-  if (err instanceof ChalkError) return { code: err.code, details: err.message };
-  return { code: Code.Internal, details: `[internal] internal error (request ${requestId})` };
 }

@@ -3,9 +3,11 @@ import { once } from "node:events";
 import type { Readable } from "node:stream";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { methodDefinition, statusFromError } from "./codec.js";
+import { deserializer, methodDefinition } from "./codec.js";
 import { DEFAULT_ENVIRONMENT, ENVIRONMENT_HEADER } from "./headers.js";
+import { mountOn, type RpcServer } from "./rpc-server.js";
 import type { AnyService, CallContext, ServiceImpl } from "./service-types.js";
+import { statusFromError } from "./status.js";
 
 /**
  * Runs before every handler of a service. Throw a ChalkError to refuse the call (for example
@@ -42,11 +44,16 @@ function contextOf(call: AnyCall, method: DescMethod, signal: AbortSignal): Call
 }
 
 /**
- * The request stream of a call as an async iterable that does not destroy the call when the client
- * half-closes: Node's default iterator would, and that would also end the response side.
+ * The request stream of a call as an async iterable of decoded messages, which does not destroy the
+ * call when the client half-closes (Node's default iterator would, and that would also end the
+ * response side). A malformed message throws invalid_argument from the iteration.
  */
-function requestsOf(call: Readable): AsyncIterable<unknown> {
-  return { [Symbol.asyncIterator]: () => call.iterator({ destroyOnReturn: false }) };
+function requestsOf(call: Readable, decode: (bytes: Buffer) => unknown): AsyncIterable<unknown> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      for await (const bytes of call.iterator({ destroyOnReturn: false })) yield decode(bytes as Buffer);
+    },
+  };
 }
 
 function abortOnCancel(call: NodeJS.EventEmitter): AbortController {
@@ -78,19 +85,22 @@ async function writeAll(
 }
 
 /**
- * Mounts a protobuf-es service on a grpc-js server. Handlers get typed messages and a
- * {@link CallContext}; a thrown ChalkError becomes the call's status (other errors become a generic
- * internal error that reveals nothing). Streaming responses honour backpressure: a client that
- * stops reading stalls the handler's iterable.
+ * Mounts a protobuf-es service on a server made by {@link createServer}, before it starts. Handlers
+ * get typed messages and a {@link CallContext}; the interceptors run first, then the request is
+ * decoded (a malformed one fails with invalid_argument, so an unauthenticated caller learns nothing of
+ * the schema). A thrown ChalkError becomes the call's status with its field and details (other
+ * errors become a generic internal error that reveals nothing). Streaming responses honour
+ * backpressure: a client that stops reading stalls the handler's iterable.
  *
  * @example
  * ```ts
- * const server = new grpc.Server();
+ * const server = createServer({ address: "127.0.0.1:50051" });
  * addService(server, SandboxService, sandboxServiceImpl(runtime), { interceptors: [requireToken] });
+ * await server.start();
  * ```
  */
 export function addService<S extends AnyService>(
-  server: grpc.Server,
+  server: RpcServer,
   service: S,
   impl: ServiceImpl<S>,
   options: AddServiceOptions = {},
@@ -105,13 +115,16 @@ export function addService<S extends AnyService>(
     definition[method.localName] = methodDefinition(method);
     const streamingRequests =
       method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
+    const decode = deserializer(method.input);
     /** Runs interceptors and the handler; the handler gets one request or the request stream. */
     const serve = (call: AnyCall, ac: AbortController, onCtx: (c: CallContext) => void) =>
       (async () => {
         const ctx = contextOf(call, method, ac.signal);
         onCtx(ctx);
         for (const intercept of interceptors) await intercept(ctx);
-        const input = streamingRequests ? requestsOf(call as unknown as Readable) : call.request;
+        const input = streamingRequests
+          ? requestsOf(call as unknown as Readable, decode)
+          : decode(call.request as Buffer);
         return { ctx, output: run(input, ctx) };
       })();
     const ended = (ctx: CallContext | undefined, err: unknown, start: number) => {
@@ -160,5 +173,5 @@ export function addService<S extends AnyService>(
       };
     }
   }
-  server.addService(definition, handlers);
+  mountOn(server, service, definition, handlers);
 }

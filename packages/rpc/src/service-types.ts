@@ -45,10 +45,12 @@ export type ServiceImpl<S extends AnyService> = { [K in keyof MethodsOf<S>]: Han
 
 /** Per-call options of a client method. */
 export interface CallOptions {
-  /** Cancels the call. */
-  signal?: AbortSignal;
+  /** Cancels the call: it fails with canceled, and the server's handler sees its signal abort. */
+  signal?: AbortSignal | undefined;
   /** Seconds until the call fails with deadline_exceeded. */
-  timeoutSecs?: number;
+  timeoutSecs?: number | undefined;
+  /** When the call fails with deadline_exceeded; with `timeoutSecs` too, the earlier applies. */
+  deadline?: Date | undefined;
 }
 
 /** The client method for one method, by the method's kind. */

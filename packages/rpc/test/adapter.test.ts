@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChalkError, Code } from "@chalk/core";
 import { type ExecRequest, SandboxService } from "@chalk/proto/sandbox/v1";
-import type * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, test } from "vitest";
 import {
   addService,
@@ -10,15 +9,16 @@ import {
   createClient,
   createTransport,
   listen,
+  type RpcServer,
   type ServiceImpl,
   type Transport,
 } from "../src/index.js";
 
-const open: { server: grpc.Server; transports: Transport[] }[] = [];
+const open: { server: RpcServer; transports: Transport[] }[] = [];
 afterEach(async () => {
   for (const o of open.splice(0)) {
     for (const t of o.transports) t.close();
-    o.server.forceShutdown();
+    o.server.close();
   }
 });
 
@@ -77,7 +77,7 @@ async function serve(
   h: ReturnType<typeof harness>,
   transportOptions: Parameters<typeof createTransport>[0] = {},
 ) {
-  const { server, address } = await listen({
+  const server = await listen({
     address: "127.0.0.1:0",
     register: (s) =>
       addService(s, SandboxService, h.impl, {
@@ -90,7 +90,7 @@ async function serve(
         ],
       }),
   });
-  const transport = createTransport({ address, ...transportOptions });
+  const transport = createTransport({ address: server.address, ...transportOptions });
   open.push({ server, transports: [transport] });
   return createClient(SandboxService, transport);
 }

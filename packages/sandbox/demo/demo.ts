@@ -58,16 +58,17 @@ const stateDir = await mkdtemp(join(tmpdir(), "chalk-demo-"));
 const local = new LocalRuntime({ stateDir });
 try {
   await tour("in-process (LocalRuntime)", local);
-  const { server, address } = await listen({
+  const server = await listen({
     address: "127.0.0.1:0",
     register: (s) => addService(s, SandboxService, sandboxServiceImpl(local)),
   });
+  const { address } = server;
   const transport = createTransport({ address });
   try {
     await tour(`through gRPC (connectSandboxes at ${address})`, connectSandboxes({ transport }));
   } finally {
     transport.close();
-    server.forceShutdown();
+    server.close();
   }
 } finally {
   await rm(stateDir, { recursive: true, force: true });

@@ -11,16 +11,17 @@ import { sandboxBehaviour } from "./behaviour.js";
 sandboxBehaviour("through gRPC", async () => {
   const stateDir = await mkdtemp(join(tmpdir(), "chalk-sbx-remote-"));
   const local = new LocalRuntime({ stateDir });
-  const { server, address } = await listen({
+  const server = await listen({
     address: "127.0.0.1:0",
     register: (s) => addService(s, SandboxService, sandboxServiceImpl(local)),
   });
+  const { address } = server;
   const transport = createTransport({ address, environment: "behaviour" });
   return {
     runtime: connectSandboxes({ transport }),
     close: async () => {
       transport.close();
-      server.forceShutdown();
+      server.close();
       await rm(stateDir, { recursive: true, force: true });
     },
   };

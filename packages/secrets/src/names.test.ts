@@ -32,6 +32,12 @@ describe("secret values", () => {
     }
     expect(message).toBe("[invalid_argument] value: is 80000 bytes; accepted: at most 65536 bytes of UTF-8");
   });
+
+  test.each(["\0", "a\0b", "secret\0"])("refuses a NUL byte in %j, without echoing the value", (v) => {
+    expect(() => checkSecretValue(v, "values.DB")).toThrow(
+      /^\[invalid_argument\] values\.DB: holds a NUL byte \(at UTF-16 offset \d+\), which no environment variable can carry; accepted: UTF-8 text without NUL$/,
+    );
+  });
 });
 
 describe("owners", () => {

@@ -26,11 +26,20 @@ export function checkSecretName(name: unknown, field = "name"): string {
 }
 
 /**
- * Returns `value` when it is an acceptable secret value (a string of at most 64 KiB of UTF-8),
+ * Returns `value` when it is an acceptable secret value (a string of at most 64 KiB of UTF-8 without
+ * NUL, since it becomes an environment variable and no process environment can hold a NUL byte),
  * else throws invalid_argument naming `field`. The message never contains the value.
  */
 export function checkSecretValue(value: unknown, field = "value"): string {
   if (typeof value !== "string") throw invalidArgument(field, "must be a string");
+  const nul = value.indexOf("\0");
+  if (nul >= 0) {
+    throw invalidArgument(
+      field,
+      `holds a NUL byte (at UTF-16 offset ${nul}), which no environment variable can carry`,
+      "UTF-8 text without NUL",
+    );
+  }
   const bytes = Buffer.byteLength(value, "utf8");
   if (bytes > MAX_SECRET_VALUE_BYTES) {
     throw invalidArgument(field, `is ${bytes} bytes`, `at most ${MAX_SECRET_VALUE_BYTES} bytes of UTF-8`);

@@ -23,10 +23,11 @@ const test = base.extend<{ server: ServerFixture }>({
   server: async ({}, use) => {
     const root = await mkdtemp(join(tmpdir(), "chalk-secrets-api-"));
     const store = await SecretStore.open({ path: join(root, "secrets.db") });
-    const { server, address } = await listen({
+    const server = await listen({
       address: "127.0.0.1:0",
       register: (s) => addService(s, SecretService, secretServiceImpl(store)),
     });
+    const { address } = server;
     const transports: Transport[] = [];
     try {
       await use({
@@ -40,7 +41,7 @@ const test = base.extend<{ server: ServerFixture }>({
       });
     } finally {
       for (const t of transports) t.close();
-      server.forceShutdown();
+      server.close();
       store.close();
       await rm(root, { recursive: true, force: true });
     }

@@ -59,10 +59,11 @@ export const test = base.extend<{ server: VolumeServerFixture }>({
     const root = await tempRoot();
     const dataDir = join(root, "data");
     const store = await VolumeStore.open({ dataDir });
-    const { server, address } = await listen({
+    const server = await listen({
       address: "127.0.0.1:0",
       register: (s) => addService(s, VolumeService, volumeServiceImpl(store)),
     });
+    const { address } = server;
     const transports: Transport[] = [];
     const transport = (environment: string) => {
       const t = createTransport({ address, environment });
@@ -73,7 +74,7 @@ export const test = base.extend<{ server: VolumeServerFixture }>({
       await use({ root, dataDir, store, address, defaultTransport: transport("default"), transport });
     } finally {
       for (const t of transports) t.close();
-      server.forceShutdown();
+      server.close();
       await store.close();
       await rm(root, { recursive: true, force: true });
     }

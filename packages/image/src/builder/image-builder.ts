@@ -991,10 +991,11 @@ export class ImageBuilder implements AsyncDisposable {
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) {
       throw invalidArgument("page_size", String(pageSize), "1 to 1000");
     }
-    const offset = options.pageToken
-      ? Number.parseInt(Buffer.from(options.pageToken, "base64url").toString(), 10)
-      : 0;
-    if (!Number.isInteger(offset) || offset < 0)
+    // A token is the base64url of a decimal offset; anything else (SQLite would refuse an offset
+    // past 2^63, and parseInt reads "12abc" as 12) is not a token this server issued.
+    const decoded = options.pageToken ? Buffer.from(options.pageToken, "base64url").toString("latin1") : "0";
+    const offset = /^[0-9]{1,15}$/.test(decoded) ? Number(decoded) : Number.NaN;
+    if (!Number.isSafeInteger(offset))
       throw invalidArgument("page_token", "not a token from a previous page");
     const rows = this.#db.listForEnvironment(environment, offset, pageSize + 1);
     const more = rows.length > pageSize;

@@ -2,6 +2,9 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { totalmem } from "node:os";
 import { join } from "node:path";
+import { ChalkError, Code, formatBytes, invalidArgument, notFound, parseCpu, parseMemory } from "@chalk/core";
+import type { ProcessExit, Sandbox, SandboxMount, SandboxRuntime } from "@chalk/sandbox";
+import { checkSecretName, checkSecretValue } from "@chalk/secrets";
 import {
   CONTAINER_LIMITS,
   checkCommand,
@@ -10,10 +13,7 @@ import {
   checkMountPath,
   checkPort,
   checkResources,
-} from "@chalk/container";
-import { ChalkError, Code, formatBytes, invalidArgument, notFound, parseCpu, parseMemory } from "@chalk/core";
-import type { ProcessExit, Sandbox, SandboxMount, SandboxRuntime } from "@chalk/sandbox";
-import { checkSecretName, checkSecretValue } from "@chalk/secrets";
+} from "@chalk/spec";
 import { checkVolumeName, parseVolumePath } from "@chalk/volume";
 import type { Logger } from "pino";
 import { environmentDefaults, type ServerConfig } from "./config.js";
@@ -60,7 +60,7 @@ export interface SecretsProvider {
   setTemporary(environment: string, owner: string, name: string, value: string): void;
   resolve(
     environment: string,
-    specs: readonly { kind: "env" | "integration" | "localEnv"; name: string; keys?: string[] }[],
+    specs: readonly { kind: "secret" | "integration" | "localEnv"; name: string; keys?: string[] }[],
     options: { owner?: string },
   ): Record<string, string>;
   deleteOwner(environment: string, owner: string): number;
@@ -104,8 +104,8 @@ export const EXEC_OUTPUT_LIMIT = 3 * 1024 * 1024;
 /** A reference to a container: by id or by name. */
 export type ContainerRef = { id: string } | { name: string };
 
-const secretKindName: Record<SecretSourceInput["kind"], "env" | "integration" | "localEnv"> = {
-  secret: "env",
+const secretKindName: Record<SecretSourceInput["kind"], "secret" | "integration" | "localEnv"> = {
+  secret: "secret",
   integration: "integration",
   local_env: "localEnv",
 };

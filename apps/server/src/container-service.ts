@@ -1,13 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import {
-  CONTAINER_LIMITS,
-  checkCommand,
-  checkContainerId,
-  checkContainerName,
-  checkEnv,
-  checkSeconds,
-} from "@chalk/container";
-import { invalidArgument } from "@chalk/core";
+import { ChalkError, Code, invalidArgument } from "@chalk/core";
 import {
   type ContainerInfoSchema,
   type ContainerService,
@@ -16,6 +8,14 @@ import {
 } from "@chalk/proto/container/v1";
 import type { ServiceImpl } from "@chalk/rpc";
 import { signalNumber } from "@chalk/sandbox";
+import {
+  CONTAINER_LIMITS,
+  checkCommand,
+  checkContainerId,
+  checkContainerName,
+  checkEnv,
+  checkSeconds,
+} from "@chalk/spec";
 import type { ContainerManager, ContainerRef, RunInput, SecretSourceInput } from "./container-manager.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { ContainerRecord, ContainerStatus as Status } from "./state.js";
@@ -123,6 +123,20 @@ export function containerServiceImpl(
         if (e.kind === "build_log") yield { event: { case: "buildLog", value: e.log } };
         else yield { event: { case: "container", value: containerToWire(e.container) } };
       }
+    },
+
+    async createContainer() {
+      throw new ChalkError(
+        Code.Unimplemented,
+        "CreateContainer: not served by this server yet; use RunContainer",
+      );
+    },
+
+    startContainer() {
+      throw new ChalkError(
+        Code.Unimplemented,
+        "StartContainer: not served by this server yet; use RunContainer",
+      );
     },
 
     async getContainer(req, ctx) {

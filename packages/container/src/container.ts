@@ -5,7 +5,6 @@ import {
   type ContainerInfo as ContainerInfoMessage,
   ContainerService,
   type ContainerSpecSchema,
-  ContainerStatus as WireStatus,
 } from "@chalk/proto/container/v1";
 import {
   type Client,
@@ -16,12 +15,9 @@ import {
 } from "@chalk/rpc";
 import { connectSandboxes, type Sandbox, signalName, splitExecArgs } from "@chalk/sandbox";
 import { Secret, secretToProto } from "@chalk/secrets";
-import { Volume } from "@chalk/volume";
-import { type ContainerImage, checkImage, imageSourceOf, uploadsOf } from "./image-source.js";
-import { LazySandbox } from "./lazy-sandbox.js";
-import { planUploads } from "./upload-plan.js";
 import {
   CONTAINER_LIMITS,
+  type ContainerStatus,
   checkCommand,
   checkContainerId,
   checkContainerName,
@@ -30,11 +26,13 @@ import {
   checkResources,
   checkSeconds,
   checkVolumes,
+  statusFromWire,
   type VolumeTuple,
-} from "./validation.js";
-
-/** A container's lifecycle status. */
-export type ContainerStatus = "Pending" | "Running" | "Succeeded" | "Failed" | "Stopped" | "Unknown";
+} from "@chalk/spec";
+import { Volume } from "@chalk/volume";
+import { type ContainerImage, checkImage, imageSourceOf, uploadsOf } from "./image-source.js";
+import { LazySandbox } from "./lazy-sandbox.js";
+import { planUploads } from "./upload-plan.js";
 
 /** What the server knows about a container: {@link Container.info}. */
 export interface ContainerInfo {
@@ -149,21 +147,11 @@ export interface ContainerLogsOptions {
   signal?: AbortSignal;
 }
 
-const statusNames: Record<WireStatus, ContainerStatus> = {
-  [WireStatus.UNSPECIFIED]: "Unknown",
-  [WireStatus.PENDING]: "Pending",
-  [WireStatus.RUNNING]: "Running",
-  [WireStatus.SUCCEEDED]: "Succeeded",
-  [WireStatus.FAILED]: "Failed",
-  [WireStatus.STOPPED]: "Stopped",
-  [WireStatus.UNKNOWN]: "Unknown",
-};
-
 const decoder = new TextDecoder();
 
 function infoOf(m: ContainerInfoMessage): ContainerInfo {
   return {
-    status: statusNames[m.status] ?? "Unknown",
+    status: statusFromWire(m.status) ?? "Unknown",
     statusMessage: m.statusMessage,
     createdAt: new Date(Number(m.createdAtMs)),
     stoppedAt: m.stoppedAtMs > 0n ? new Date(Number(m.stoppedAtMs)) : undefined,

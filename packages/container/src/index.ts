@@ -36,6 +36,7 @@ export type {
   SpawnOptions,
 } from "@chalk/sandbox";
 export { Integrations, Secret, Secrets } from "@chalk/secrets";
+export { CONTAINER_LIMITS, type ContainerStatus, type RunPhase, type VolumeTuple } from "@chalk/spec";
 export { Volume } from "@chalk/volume";
 export {
   Container,
@@ -47,27 +48,6 @@ export {
   type ContainerInfo,
   type ContainerLogsOptions,
   type ContainerRunOptions,
-  type ContainerStatus,
   type ContainerStopOptions,
 } from "./container.js";
 export type { ContainerImage } from "./image-source.js";
-
-// For other libraries (the server): the validation the SDK and the server share.
-export {
-  CONTAINER_LIMITS,
-  CONTAINER_NAME_FORM,
-  CONTAINER_NAME_PATTERN,
-  checkCommand,
-  checkContainerId,
-  checkContainerName,
-  checkEnv,
-  checkEnvName,
-  checkMountPath,
-  checkPort,
-  checkResources,
-  checkSeconds,
-  checkVolumes,
-  ENV_NAME_PATTERN,
-  type ParsedResources,
-  type VolumeTuple,
-} from "./validation.js";

@@ -431,7 +431,7 @@ export class SecretStore implements Disposable {
       const field = `secrets.${i}`;
       const name = checkSecretName(spec?.name, `${field}.name`);
       switch (spec.kind) {
-        case "env": {
+        case "secret": {
           const row = getSecret.get(environment, name) as { sealed: Buffer } | undefined;
           if (!row) missing.push(`secret ${JSON.stringify(name)}`);
           else
@@ -491,7 +491,7 @@ export class SecretStore implements Disposable {
           break;
         }
         default:
-          throw invalidArgument(`${field}.kind`, "is not a secret kind", "env, integration or localEnv");
+          throw invalidArgument(`${field}.kind`, "is not a secret kind", "secret, integration or localEnv");
       }
     });
     if (missing.length > 0) {

@@ -4,7 +4,7 @@
  * SIGINT (containers keep running). A bad configuration exits with status 2 and a message naming it.
  */
 import { ConfigError, parseConfig, USAGE } from "./config.js";
-import { localBackend } from "./local-backend.js";
+import { localBackend } from "./local/local-backend.js";
 import { startServer } from "./server.js";
 
 async function main(): Promise<void> {

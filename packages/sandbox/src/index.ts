@@ -22,7 +22,13 @@
 
 export { ChalkError, Code } from "@chalk/core";
 // For libraries that implement or wrap a runtime.
-export { execBuffered } from "./exec.js";
+export {
+  type CollectedOutput,
+  type CollectOptions,
+  collectProcess,
+  execBuffered,
+  feedStdin,
+} from "./exec.js";
 export { splitExecArgs, validateArgv } from "./exec-args.js";
 // For SDK users.
 export { connectSandboxes, type SandboxConnectOptions } from "./remote/remote-runtime.js";

@@ -180,10 +180,12 @@ async function applyControl(iterator: AsyncIterator<ExecRequest>, proc: Process)
       const m = next.value.message;
       switch (m.case) {
         case "stdin":
-          await proc.stdin.write(m.value);
+          // Bytes for a stdin the process closed (or a process that exited) are dropped quietly;
+          // later messages (a signal, a resize) still apply.
+          await proc.stdin.write(m.value).catch(() => undefined);
           break;
         case "stdinEof":
-          await proc.stdin.end();
+          await proc.stdin.end().catch(() => undefined);
           break;
         case "signal":
           await proc.signal(m.value);

@@ -3,7 +3,7 @@ import { appendFile, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { readLog, rotatedPath, rotateLog } from "../src/container-logs.js";
+import { readLog, rotatedPath, rotateLog } from "../src/local/local-logs.js";
 
 const dirs: string[] = [];
 afterEach(async () => {

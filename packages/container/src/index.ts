@@ -38,16 +38,17 @@ export type {
 export { Integrations, Secret, Secrets } from "@chalk/secrets";
 export { CONTAINER_LIMITS, type ContainerStatus, type RunPhase, type VolumeTuple } from "@chalk/spec";
 export { Volume } from "@chalk/volume";
-export {
-  Container,
-  type ContainerBuildLog,
-  type ContainerConnectOptions,
-  type ContainerCreateOptions,
-  type ContainerExecOptions,
-  type ContainerExecResult,
-  type ContainerInfo,
-  type ContainerLogsOptions,
-  type ContainerRunOptions,
-  type ContainerStopOptions,
-} from "./container.js";
+export { Container } from "./container.js";
+export type {
+  ContainerBuildLog,
+  ContainerConnectOptions,
+  ContainerCreateOptions,
+  ContainerExecOptions,
+  ContainerExecResult,
+  ContainerInfo,
+  ContainerLogsOptions,
+  ContainerReadiness,
+  ContainerRunOptions,
+  ContainerStopOptions,
+} from "./container-options.js";
 export type { ContainerImage } from "./image-source.js";

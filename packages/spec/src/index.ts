@@ -57,6 +57,7 @@ export {
   ACTIVE_STATUSES,
   CONTAINER_STATUSES,
   type ContainerStatus,
+  type EndReason,
   isActive,
   RUN_PHASES,
   type RunPhase,

@@ -43,6 +43,26 @@ export function isActive(status: ContainerStatus): boolean {
  */
 export type RunPhase = "upload" | "build" | "create" | "readiness";
 
+/**
+ * Why a container ended, as one word to branch on (as Kubernetes gives a reason): `Completed`
+ * (Succeeded); `Error` (an exit code), `Signal`, `OOMKilled`, `Lost`, `BuildFailed`, `CreateFailed`,
+ * `UploadFailed`, `ReadinessTimeout`, `DeadlineExceeded` (the run deadline) or `ServerRestarted`
+ * (Failed); `Stopped`. Empty while it is active.
+ */
+export type EndReason =
+  | "Completed"
+  | "Error"
+  | "Signal"
+  | "OOMKilled"
+  | "Lost"
+  | "BuildFailed"
+  | "CreateFailed"
+  | "UploadFailed"
+  | "ReadinessTimeout"
+  | "DeadlineExceeded"
+  | "ServerRestarted"
+  | "Stopped";
+
 /** Every {@link RunPhase}, in order. */
 export const RUN_PHASES: readonly RunPhase[] = ["upload", "build", "create", "readiness"];
 

@@ -1,4 +1,11 @@
-import type { ContainerStatus, ReadinessSpec, RunPhase, SecretRef, VolumeMountSpec } from "@chalk/spec";
+import type {
+  ContainerStatus,
+  EndReason,
+  ReadinessSpec,
+  RunPhase,
+  SecretRef,
+  VolumeMountSpec,
+} from "@chalk/spec";
 
 /** One container as the server keeps it: what was asked for, and where its lifecycle stands. */
 export interface ContainerRecord {
@@ -14,6 +21,8 @@ export interface ContainerRecord {
   phase: RunPhase | undefined;
   /** Why the status is what it is. */
   statusMessage: string;
+  /** Why it ended, as one word (`OOMKilled`, `Stopped`); empty while active. */
+  reason: EndReason | "";
   /** Unix milliseconds. */
   createdAt: number;
   /** Unix milliseconds; undefined while active. */

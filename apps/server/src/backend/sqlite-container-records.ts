@@ -3,6 +3,7 @@ import {
   ACTIVE_STATUSES,
   CONTAINER_STATUSES,
   type ContainerStatus,
+  type EndReason,
   type ReadinessSpec,
   RUN_PHASES,
   type RunPhase,
@@ -28,6 +29,7 @@ interface SpecColumn {
   cleanedUp: boolean;
   readiness?: ReadinessSpec;
   deadlineAt?: number;
+  reason?: EndReason;
 }
 
 interface Row {
@@ -89,6 +91,7 @@ function fromRow(r: Row): ContainerRecord {
     status: r.status,
     phase: RUN_PHASES.includes(r.phase as RunPhase) ? (r.phase as RunPhase) : undefined,
     statusMessage: r.status_message,
+    reason: spec.reason ?? "",
     createdAt: r.created_at,
     stoppedAt: r.stopped_at ?? undefined,
     deadlineAt: spec.deadlineAt ?? r.created_at,
@@ -122,6 +125,7 @@ function toParams(c: ContainerRecord) {
     cleanedUp: c.cleanedUp,
     ...(c.readiness ? { readiness: c.readiness } : {}),
     deadlineAt: c.deadlineAt,
+    ...(c.reason ? { reason: c.reason } : {}),
   };
   return {
     id: c.id,

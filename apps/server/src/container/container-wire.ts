@@ -27,6 +27,7 @@ export function containerToWire(r: ContainerRecord): MessageInitShape<typeof Con
     sandboxId: r.sandboxId,
     ...(r.exitCode === undefined ? {} : { exitCode: r.exitCode }),
     runPhase: runPhaseToWire(r.phase),
+    reason: r.reason,
     ...(r.readiness ? { readiness: readinessToWire(r.readiness) } : {}),
   };
 }

@@ -137,6 +137,7 @@ export class Containers {
       status: "Pending",
       phase: "upload",
       statusMessage: phaseWords("upload"),
+      reason: "",
       createdAt: now,
       stoppedAt: undefined,
       deadlineAt: now + readyTimeoutSecs * 1000,
@@ -187,6 +188,7 @@ export class Containers {
       } catch (err) {
         await this.apply(id, {
           type: "failed",
+          reason: "UploadFailed",
           message: `cannot create the upload volume: ${ChalkError.from(err).rawMessage}`,
         });
         this.#retire(run);

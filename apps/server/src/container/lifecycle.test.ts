@@ -13,7 +13,7 @@ const events: LifecycleEvent[] = [
   { type: "created", sandboxId: "sb", address: "" },
   { type: "ready" },
   { type: "ended", end: exit({ exitCode: 0 }) },
-  { type: "failed", message: "boom" },
+  { type: "failed", reason: "BuildFailed", message: "boom" },
   { type: "deadline", readyTimeoutSecs: 5 },
   { type: "stop" },
   { type: "interrupted" },
@@ -85,13 +85,19 @@ describe("the lifecycle state machine", () => {
       status: "Running",
       phase: undefined,
       statusMessage: "",
+      reason: "",
     });
   });
 
   test("a stop wins in every active state, and a Pending one keeps the phase it was stopped in", () => {
     for (const state of states.filter((s) => isActive(s.status))) {
       const next = transition(state, { type: "stop" }, 42);
-      expect(next, label(state)).toMatchObject({ status: "Stopped", stoppedAt: 42, phase: state.phase });
+      expect(next, label(state)).toMatchObject({
+        status: "Stopped",
+        reason: "Stopped",
+        stoppedAt: 42,
+        phase: state.phase,
+      });
       if (state.status === "Pending") expect(next?.statusMessage).toMatch(/^stopped by request while /);
     }
   });
@@ -100,6 +106,7 @@ describe("the lifecycle state machine", () => {
     const s: LifecycleState = { status: "Pending", phase: "build", entrypoint: [], memoryBytes: 1 };
     expect(transition(s, { type: "deadline", readyTimeoutSecs: 5 })).toMatchObject({
       status: "Failed",
+      reason: "DeadlineExceeded",
       phase: "build",
       statusMessage: expect.stringMatching(/within 5s .*readyTimeoutSecs.*building the image/),
     });
@@ -116,11 +123,13 @@ describe("how a container's end is worded", () => {
   test("an entrypoint's exit code decides Succeeded or Failed", () => {
     expect(ended(["app"], { type: "ended", end: exit({ exitCode: 0 }) })).toMatchObject({
       status: "Succeeded",
+      reason: "Completed",
       exitCode: 0,
       statusMessage: "the entrypoint exited with code 0",
     });
     expect(ended(["app"], { type: "ended", end: exit({ exitCode: 3 }) })).toMatchObject({
       status: "Failed",
+      reason: "Error",
       exitCode: 3,
       statusMessage: "the entrypoint exited with code 3",
     });
@@ -136,6 +145,7 @@ describe("how a container's end is worded", () => {
       statusMessage: "the container's idle process exited with code 0",
     });
     const oom = ended([], { type: "ended", end: exit({ signal: "SIGKILL", oomKilled: true }) });
+    expect(oom?.reason).toBe("OOMKilled");
     expect(oom?.statusMessage).toMatch(
       /^out of memory: a command run with exec used more than the container's 256 MiB/,
     );

@@ -1,4 +1,4 @@
-import { type ContainerStatus, isActive, type RunPhase } from "@chalk/spec";
+import { type ContainerStatus, type EndReason, isActive, type RunPhase } from "@chalk/spec";
 import type { ContainerEnd } from "../backend/compute-backend.js";
 import type { ContainerRecord, ContainerUpdate } from "../backend/container-records.js";
 import { endMessage } from "./status-messages.js";
@@ -19,7 +19,11 @@ export type LifecycleEvent =
   /** The main process ended, or the backend lost the container. */
   | { type: "ended"; end: ContainerEnd; oomInExec?: boolean }
   /** A phase of the run failed. */
-  | { type: "failed"; message: string }
+  | {
+      type: "failed";
+      reason: "BuildFailed" | "CreateFailed" | "UploadFailed" | "ReadinessTimeout";
+      message: string;
+    }
   /** The run deadline passed before the container was Running. */
   | { type: "deadline"; readyTimeoutSecs: number }
   /** StopContainer, in any phase. */
@@ -67,10 +71,12 @@ export function transition(
   const active = isActive(state.status);
   const ended = (
     status: ContainerStatus,
+    reason: EndReason,
     statusMessage: string,
     extra: ContainerUpdate = {},
   ): ContainerUpdate => ({
     status,
+    reason,
     statusMessage,
     stoppedAt: now,
     // A run that ended before the container ran keeps the phase it ended in.
@@ -101,32 +107,34 @@ export function transition(
         : undefined;
     case "ready":
       return pendingIn(state, "readiness")
-        ? { status: "Running", phase: undefined, statusMessage: "" }
+        ? { status: "Running", phase: undefined, statusMessage: "", reason: "" }
         : undefined;
     case "ended": {
       // Only a container that was created can end; before that there is nothing to end.
       const started =
         state.status === "Running" || state.status === "Unknown" || pendingIn(state, "readiness");
       if (!started) return undefined;
-      const { status, message, exitCode } = endMessage(event.end, {
+      const { status, reason, message, exitCode } = endMessage(event.end, {
         hasEntrypoint: state.entrypoint.length > 0,
         memoryBytes: state.memoryBytes,
         oomInExec: event.oomInExec ?? false,
       });
-      return ended(status, message, exitCode === undefined ? {} : { exitCode });
+      return ended(status, reason, message, exitCode === undefined ? {} : { exitCode });
     }
     case "failed":
-      return state.status === "Pending" ? ended("Failed", event.message) : undefined;
+      return state.status === "Pending" ? ended("Failed", event.reason, event.message) : undefined;
     case "deadline":
       return state.status === "Pending"
         ? ended(
             "Failed",
+            "DeadlineExceeded",
             `the run was not Running within ${event.readyTimeoutSecs}s (readyTimeoutSecs); it was ${phaseWords(state.phase)}`,
           )
         : undefined;
     case "stop":
       return active
         ? ended(
+            "Stopped",
             "Stopped",
             state.status === "Pending"
               ? `stopped by request while ${phaseWords(state.phase)}`
@@ -135,13 +143,17 @@ export function transition(
         : undefined;
     case "interrupted":
       return state.status === "Pending"
-        ? ended("Failed", `the server restarted while the run was ${phaseWords(state.phase)}`)
+        ? ended(
+            "Failed",
+            "ServerRestarted",
+            `the server restarted while the run was ${phaseWords(state.phase)}`,
+          )
         : undefined;
     case "unknown":
       return state.status === "Running"
         ? { status: "Unknown", statusMessage: `the backend did not answer: ${event.reason}` }
         : undefined;
     case "recovered":
-      return state.status === "Unknown" ? { status: "Running", statusMessage: "" } : undefined;
+      return state.status === "Unknown" ? { status: "Running", statusMessage: "", reason: "" } : undefined;
   }
 }

@@ -4,11 +4,13 @@ import type { BackendContainer, BackendImage } from "../backend/compute-backend.
 import type { Containers, Run } from "./containers.js";
 import { waitForReadiness } from "./readiness.js";
 
-const FAILURE_PREFIX: Record<RunPhase, string> = {
-  upload: "upload: ",
-  build: "image: ",
-  create: "start: ",
-  readiness: "",
+type FailureReason = "BuildFailed" | "CreateFailed" | "UploadFailed" | "ReadinessTimeout";
+
+const FAILURE: Record<RunPhase, { prefix: string; reason: FailureReason }> = {
+  upload: { prefix: "upload: ", reason: "UploadFailed" },
+  build: { prefix: "image: ", reason: "BuildFailed" },
+  create: { prefix: "start: ", reason: "CreateFailed" },
+  readiness: { prefix: "", reason: "ReadinessTimeout" },
 };
 
 /**
@@ -26,7 +28,8 @@ export async function driveRun(c: Containers, run: Run): Promise<void> {
   const fail = async (phase: RunPhase, err: unknown): Promise<void> => {
     if (signal.aborted) return; // a stop or the deadline ended the run; that is not this phase's failure
     const e = ChalkError.from(err);
-    const failed = await c.apply(id, { type: "failed", message: `${FAILURE_PREFIX[phase]}${e.rawMessage}` });
+    const { prefix, reason } = FAILURE[phase];
+    const failed = await c.apply(id, { type: "failed", reason, message: `${prefix}${e.rawMessage}` });
     if (!failed) return;
     log.warn({ phase, error: e.message }, "run failed");
     await c.finish(id);

@@ -1,5 +1,5 @@
 import { formatBytes } from "@chalk/core";
-import type { ContainerStatus } from "@chalk/spec";
+import type { ContainerStatus, EndReason } from "@chalk/spec";
 import type { ContainerEnd } from "../backend/compute-backend.js";
 
 /** What the container was, for wording its end. */
@@ -24,15 +24,22 @@ export interface EndContext {
 export function endMessage(
   end: ContainerEnd,
   ctx: EndContext,
-): { status: ContainerStatus; message: string; exitCode: number | undefined } {
-  if (end.kind === "lost")
-    return { status: "Failed", message: `the container was lost: ${end.reason}`, exitCode: undefined };
+): { status: ContainerStatus; reason: EndReason; message: string; exitCode: number | undefined } {
+  if (end.kind === "lost") {
+    return {
+      status: "Failed",
+      reason: "Lost",
+      message: `the container was lost: ${end.reason}`,
+      exitCode: undefined,
+    };
+  }
   const { exit } = end;
   const limit = formatBytes(ctx.memoryBytes);
   if (exit.oomKilled) {
     const byExec = ctx.oomInExec || !ctx.hasEntrypoint;
     return {
       status: "Failed",
+      reason: "OOMKilled",
       message: byExec
         ? `out of memory: a command run with exec used more than the container's ${limit}, and the container ended with it${ctx.hasEntrypoint ? " (entrypoint included)" : ""}`
         : `out of memory: the entrypoint used more than the container's ${limit} and was killed`,
@@ -44,12 +51,14 @@ export function endMessage(
     const succeeded = ctx.hasEntrypoint && exit.exitCode === 0;
     return {
       status: succeeded ? "Succeeded" : "Failed",
+      reason: succeeded ? "Completed" : "Error",
       message: `${what} exited with code ${exit.exitCode}`,
       exitCode: ctx.hasEntrypoint ? exit.exitCode : undefined,
     };
   }
   return {
     status: "Failed",
+    reason: "Signal",
     message: exit.signal ? `${what} was killed by ${exit.signal}` : `${what} ended without an exit status`,
     exitCode: undefined,
   };

@@ -56,6 +56,7 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
   const images = new LocalImages(config.rootfsImages, builder);
   const logs = new LocalLogStore(logsDir, config.containerLogMaxBytes);
   const mounts = new LocalMounts(volumeStore, join(config.dataDir, "mounts"));
+  await mounts.recover();
   log.debug({ dataDir: config.dataDir, imagesDir: config.imagesDir }, "local backend open");
 
   const secrets: BackendSecrets = {
@@ -91,10 +92,7 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
     port: number | undefined,
   ) => {
     logs.track(id);
-    return new LocalContainer(id, sandbox, ip, port, async () => {
-      logs.untrack(id);
-      await mounts.release(id);
-    });
+    return new LocalContainer(id, sandbox, ip, port, async () => logs.untrack(id));
   };
 
   return {
@@ -128,9 +126,9 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
         });
         const info = await sandbox.info();
         return container(launch.id, sandbox, info.address, launch.port);
-      } catch (err) {
+      } finally {
+        // The sandbox holds its own copies of the mounts now (or never started): unstage them.
         await mounts.release(launch.id);
-        throw err;
       }
     },
 

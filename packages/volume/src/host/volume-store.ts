@@ -25,6 +25,7 @@ import {
   errno,
   hostError,
   listDir,
+  openDirStrict,
   removeHostTree,
   removeTree,
   VolumeTree,
@@ -427,6 +428,28 @@ export class VolumeStore implements AsyncDisposable {
   async hostPath(environment: string, name: string): Promise<string> {
     const { dir } = await this.existing(environment, name);
     return join(dir, "data");
+  }
+
+  /**
+   * Opens a directory of a volume for a mount, pinned: `components` (a normalized path inside the
+   * volume, empty for its root) is walked from the volume's root without following any symlink, and
+   * the returned handle names the directory that was checked, whatever a sandbox that mounts the
+   * volume does to its names afterwards. Mount it through `/proc/self/fd/N` and close it. not_found
+   * when the volume or the directory does not exist; failed_precondition when the path is, or passes
+   * through, a symlink or is not a directory.
+   */
+  async openMountSource(
+    environment: string,
+    name: string,
+    components: readonly string[],
+  ): Promise<FileHandle> {
+    const { dir } = await this.existing(environment, name, "volumeName");
+    const root = await open(join(dir, "data"), DIR_FLAGS);
+    try {
+      return await openDirStrict(root, components, components.join("/") || ".");
+    } finally {
+      await root.close();
+    }
   }
 
   /**

@@ -18,7 +18,7 @@ import { SandboxService } from "@chalk/proto/sandbox/v1";
 import { addService, createTransport, listen } from "@chalk/rpc";
 import { connectSandboxes } from "@chalk/sandbox";
 import { LocalRuntime } from "@chalk/sandbox/local";
-import { sandboxServiceImpl } from "@chalk/sandbox/server";
+import { sandboxesFromImages, sandboxServiceImpl } from "@chalk/sandbox/server";
 import { runSandboxBench, type SandboxBenchColumn, sandboxBenchTable } from "./sandbox-bench.js";
 
 const repo = join(import.meta.dirname, "..", "..");
@@ -46,13 +46,20 @@ const columns: SandboxBenchColumn[] = [
     targets: { create: 1.5, exec: 1.5, stream: 0.8 },
     async open() {
       const { runtime: local, dispose } = await localState();
+      // A server resolves image references in its own store: here one image, the test rootfs.
+      const images = sandboxesFromImages(local, async () => ({
+        rootfs: [rootfs],
+        env: {},
+        workdir: undefined,
+      }));
       const { server, address } = await listen({
         address: "127.0.0.1:0",
-        register: (s) => addService(s, SandboxService, sandboxServiceImpl(local)),
+        register: (s) => addService(s, SandboxService, sandboxServiceImpl(images)),
       });
       const transport = createTransport({ address, environment: "bench" });
       return {
         runtime: connectSandboxes({ transport }),
+        base: { image: "minbase" },
         async close() {
           transport.close();
           server.forceShutdown();

@@ -75,7 +75,17 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
         files.push(service.file);
       };
       add(ContainerService, containerServiceImpl(containers, metrics));
-      add(SandboxService, sandboxServiceImpl(backend.sandboxes, { scopeToEnvironment: true }));
+      add(
+        SandboxService,
+        sandboxServiceImpl(backend.sandboxes, {
+          scopeToEnvironment: true,
+          // Sandboxes get the caller's environment's default resources, as containers do.
+          admit(o, ctx) {
+            const defaults = environmentDefaults(config, ctx.environment);
+            return { ...o, cpu: o.cpu ?? defaults.cpu, memory: o.memory ?? defaults.memory };
+          },
+        }),
+      );
       backend.mountServices(add);
       health = addIntrospection(s, files, serviceNames);
     },

@@ -9,7 +9,7 @@
  * import { connectSandboxes } from "@chalk/sandbox";
  *
  * const runtime = connectSandboxes(); // CHALK_API_SERVER, CHALK_TOKEN, CHALK_ENVIRONMENT
- * await using sandbox = await runtime.create({ rootfs: "/var/cache/chalk/rootfs-bookworm-minbase" });
+ * await using sandbox = await runtime.create({ image: "python:3.12-slim" });
  * const proc = await sandbox.spawn(["sh", "-c", "cat; echo done >&2"]);
  * await proc.stdin.write("hello\n");
  * await proc.stdin.end();

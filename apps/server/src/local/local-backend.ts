@@ -6,6 +6,7 @@ import { ImageService } from "@chalk/proto/image/v1";
 import { SecretService } from "@chalk/proto/secrets/v1";
 import { VolumeService } from "@chalk/proto/volume/v1";
 import { LocalRuntime } from "@chalk/sandbox/local";
+import { sandboxesFromImages } from "@chalk/sandbox/server";
 import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
 import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
 import type { Logger } from "pino";
@@ -24,7 +25,6 @@ import { LocalContainer } from "./local-container.js";
 import { LocalImages } from "./local-images.js";
 import { LocalLogStore } from "./local-logs.js";
 import { LocalMounts } from "./local-mounts.js";
-import { localSandboxes } from "./local-sandboxes.js";
 
 /** The label that marks a sandbox as a container's (value: the container id). */
 export const CONTAINER_LABEL = "chalk.container";
@@ -102,7 +102,17 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
     secrets,
     volumes,
     images,
-    sandboxes: localSandboxes(runtime, [config.imagesDir]),
+    // The sandbox service's sandboxes start from the same image references containers take,
+    // resolved in this server's own store: a client never names a host path.
+    sandboxes: sandboxesFromImages(runtime, async (image) => {
+      const resolved = await images.resolve(
+        { kind: "uri", uri: image },
+        "",
+        () => undefined,
+        AbortSignal.timeout(600_000),
+      );
+      return { rootfs: await images.rootfs(resolved.locator), env: resolved.env, workdir: resolved.workdir };
+    }),
 
     async createContainer(launch: ContainerLaunch, signal: AbortSignal): Promise<BackendContainer> {
       signal.throwIfAborted();

@@ -50,6 +50,8 @@ async function gnuTar(
 ): Promise<void> {
   const child = spawn("tar", args, {
     stdio: [io.feed ? "pipe" : "ignore", io.consume ? "pipe" : "ignore", "pipe"],
+    // Never the server's environment (its token): children get PATH only.
+    env: { PATH: process.env.PATH || "/usr/sbin:/usr/bin:/sbin:/bin" },
   });
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (d: string) => {

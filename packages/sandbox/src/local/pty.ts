@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { childEnv } from "./child-env.js";
 import { keep } from "./keep-output.js";
 import { type RunscContext, runscArgv } from "./runsc.js";
 
@@ -30,7 +31,7 @@ export class PtyRelay {
     const child = spawn(
       "python3",
       [relayScript, String(this.size.cols), String(this.size.rows), ...runscArgv(ctx, args)],
-      { stdio: ["pipe", "pipe", "pipe", "pipe"] },
+      { stdio: ["pipe", "pipe", "pipe", "pipe"], env: childEnv() },
     );
     this.output = keep(child.stdout as Readable);
     this.input = child.stdin as Writable;

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
+import { parseReference } from "@chalk/image";
 import { z } from "zod";
 
 /** Default resources of one environment, as Kubernetes quantities. */
@@ -234,9 +235,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     throw new ConfigError(`--backend: ${JSON.stringify(c.backend)} is unknown; accepted: "local"`);
   }
   for (const e of c.rootfsImages) {
-    const dir = e.slice(e.indexOf("=") + 1);
-    if (!existsSync(join(dir, "bin")) && !existsSync(join(dir, "usr"))) {
-      throw new ConfigError(`--rootfs-image ${e}: ${dir} is not a root filesystem (no bin/ or usr/)`);
+    // Containers and sandboxes name it as an image reference: it must parse as one.
+    try {
+      parseReference(e.slice(0, e.indexOf("=")), "--rootfs-image");
+    } catch (err) {
+      throw new ConfigError(`--rootfs-image ${e}: ${ChalkError.from(err).rawMessage}`);
     }
   }
   if (c.tokens.length === 0 && !c.insecureNoAuth) {

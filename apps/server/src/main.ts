@@ -22,7 +22,17 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const server = await startServer(parsed.config, { backend: localBackend });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(parsed.config, { backend: localBackend });
+  } catch (err) {
+    // The backend checks what it alone can (an operator image that is not a root filesystem).
+    if (err instanceof ConfigError) {
+      process.stderr.write(`chalk-server: ${err.rawMessage}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   let closing = false;
   const shutdown = () => {
     if (closing) return;

@@ -3,7 +3,9 @@
  * metrics, and a clean SIGTERM.
  */
 import { execFile } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ChalkError, Code } from "@chalk/core";
@@ -67,6 +69,25 @@ describe("chalk-server", () => {
       code: 2,
       stderr: expect.stringContaining("loopback"),
     });
+  });
+
+  test("an operator image that is not a root filesystem stops the server with status 2 before anything opens", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "chalk-rootfs-config-"));
+    try {
+      expect(
+        await cli([
+          "--token",
+          "a-token-of-enough-length",
+          "--data-dir",
+          dataDir,
+          "--rootfs-image",
+          `empty=${dataDir}`,
+        ]),
+      ).toMatchObject({ code: 2, stderr: expect.stringContaining("is not a root filesystem") });
+      expect(readdirSync(dataDir)).toEqual([]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   test("the health service answers SERVING without a token", async () => {

@@ -22,7 +22,7 @@ import type { ServerConfig } from "../config.js";
 import type { ServiceAdder } from "../service-adder.js";
 import { localCapacity } from "./local-capacity.js";
 import { LocalContainer } from "./local-container.js";
-import { LocalImages } from "./local-images.js";
+import { checkRootfsImages, LocalImages } from "./local-images.js";
 import { LocalLogStore } from "./local-logs.js";
 import { LocalMounts } from "./local-mounts.js";
 
@@ -40,6 +40,7 @@ export const ENVIRONMENT_LABEL = "chalk.environment";
  * here.
  */
 export async function localBackend(config: ServerConfig, log: Logger): Promise<ComputeBackend> {
+  checkRootfsImages(config.rootfsImages);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const stateDir = join(config.dataDir, "sandboxes");
   const logsDir = join(config.dataDir, "logs");

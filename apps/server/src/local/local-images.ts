@@ -1,10 +1,24 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { ChalkError, Code } from "@chalk/core";
 import { decodeImageSpec } from "@chalk/image";
 import type { ImageBuilder, ResolvedImage } from "@chalk/image/builder";
 import { checkImageReference, type ImageSource } from "@chalk/spec";
 import type { BackendImage, BackendImages, BuildLogLine } from "../backend/compute-backend.js";
+import { ConfigError } from "../config.js";
 
 const ROOTFS = "rootfs:";
+
+/** Refuses (ConfigError, before anything is opened) an operator image whose directory is not a root filesystem. */
+export function checkRootfsImages(images: Record<string, string>): void {
+  for (const [name, dir] of Object.entries(images)) {
+    if (!existsSync(join(dir, "bin")) && !existsSync(join(dir, "usr"))) {
+      throw new ConfigError(
+        `--rootfs-image ${name}=${dir}: ${dir} is not a root filesystem (no bin/ or usr/)`,
+      );
+    }
+  }
+}
 
 /**
  * Images of the local backend: references the operator mapped to host root filesystems

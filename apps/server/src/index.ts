@@ -17,19 +17,21 @@
  * @packageDocumentation
  */
 
-export type {
-  BackendCapacity,
-  BackendContainer,
-  BackendImage,
-  BackendImages,
-  BackendSecrets,
-  BackendVolumes,
-  BuildLogLine,
-  ComputeBackend,
-  ContainerEnd,
-  ContainerLaunch,
-  ContainerLogs,
-  VolumeMountRequest,
+export {
+  type BackendCapability,
+  type BackendCapacity,
+  type BackendContainer,
+  type BackendImage,
+  type BackendImages,
+  type BackendSecrets,
+  type BackendVolumes,
+  type BuildLogLine,
+  type ComputeBackend,
+  type ContainerEnd,
+  type ContainerLaunch,
+  type ContainerLogs,
+  requireCapability,
+  type VolumeMountRequest,
 } from "./backend/compute-backend.js";
 export type {
   ContainerRecord,

@@ -3,6 +3,34 @@ import type { ProcessExit, Sandbox, SandboxRuntime } from "@chalk/sandbox";
 import type { ImageSource, SecretRef } from "@chalk/spec";
 import type { ServiceAdder } from "../service-adder.js";
 import type { ContainerRecords } from "./container-records.js";
+import { unimplemented } from "./unimplemented.js";
+
+/**
+ * Capabilities beyond the core lifecycle, which a backend may have or not: pause and resume
+ * (checkpoint and restore), filesystem and memory snapshots, warm pools, a files API, port
+ * forwarding, egress policy, detached exec sessions. Each follows the same lifecycle (a paused
+ * container is one more status the state machine owns).
+ */
+export type BackendCapability =
+  | "pause"
+  | "snapshot"
+  | "warm-pool"
+  | "files"
+  | "port-forward"
+  | "egress-policy"
+  | "detached-exec";
+
+/**
+ * Throws unimplemented unless `backend` has `capability`, naming the backends that have it (issue
+ * 15 and 16 features on a backend that cannot honour them, such as Kubernetes for pause).
+ */
+export function requireCapability(
+  backend: Pick<ComputeBackend, "name" | "capabilities">,
+  capability: BackendCapability,
+  availableOn: readonly string[],
+): void {
+  if (!backend.capabilities.has(capability)) throw unimplemented(capability, backend.name, availableOn);
+}
 
 /**
  * The seam between the container service and where containers run: everything the service needs
@@ -58,6 +86,13 @@ export interface ComputeBackend {
    * scoped by the service to their environment.
    */
   readonly sandboxes: SandboxRuntime;
+
+  /**
+   * The optional capabilities this backend has (none yet on any backend). The container service
+   * refuses a call that needs one the backend lacks with {@link requireCapability}'s typed
+   * unimplemented error, naming the backends that have it.
+   */
+  readonly capabilities: ReadonlySet<BackendCapability>;
 
   /** Mounts the backend's own gRPC services (volumes, secrets, images) with the server's interceptors. */
   mountServices(add: ServiceAdder): void;

@@ -10,6 +10,7 @@ import {
 } from "@chalk/sandbox";
 import type { ImageSource } from "@chalk/spec";
 import type {
+  BackendCapability,
   BackendCapacity,
   BackendContainer,
   BackendImage,
@@ -149,6 +150,7 @@ export class FakeContainer implements BackendContainer {
  */
 export class InMemoryBackend implements ComputeBackend {
   readonly name = "in-memory";
+  readonly capabilities = new Set<BackendCapability>();
   readonly records = SqliteContainerRecords.open(":memory:");
   /** Containers the backend runs, by id. */
   readonly containers = new Map<string, FakeContainer>();

@@ -158,10 +158,15 @@ export class Containers {
       sandboxId: "",
       exitCode: undefined,
     };
+    // The upload volume exists before the name is reserved: from the reservation on, a stop may
+    // come from anywhere, and it must find everything the container owns.
+    const createdVolume = spec.upload && uploadVolume === "create" ? spec.upload.volumeName : undefined;
     try {
+      if (createdVolume) await backend.volumes.create(environment, createdVolume);
       await backend.records.reserve(record);
     } catch (err) {
       await backend.secrets.deleteOwner(environment, id).catch(() => undefined);
+      if (createdVolume) await backend.volumes.delete(environment, createdVolume).catch(() => undefined);
       throw err;
     }
     const run: Run = {
@@ -182,20 +187,6 @@ export class Containers {
     run.deadline = setTimeout(() => void this.#deadline(run), readyTimeoutSecs * 1000);
     run.deadline.unref();
     this.log.info({ container: id, env: environment, name: spec.name }, "container accepted");
-    if (spec.upload && uploadVolume === "create") {
-      try {
-        await backend.volumes.create(environment, spec.upload.volumeName);
-      } catch (err) {
-        await this.apply(id, {
-          type: "failed",
-          reason: "UploadFailed",
-          message: `cannot create the upload volume: ${ChalkError.from(err).rawMessage}`,
-        });
-        this.#retire(run);
-        await this.finish(id);
-        throw err;
-      }
-    }
     return record;
   }
 

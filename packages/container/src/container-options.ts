@@ -1,6 +1,6 @@
 import type { Transport, TransportCreateOptions } from "@chalk/rpc";
 import type { Secret } from "@chalk/secrets";
-import type { ContainerStatus, RunPhase, VolumeTuple } from "@chalk/spec";
+import type { ContainerStatus, EndReason, RunPhase, VolumeTuple } from "@chalk/spec";
 import type { ContainerImage } from "./image-source.js";
 
 /** What the server knows about a container: {@link Container.info}. */
@@ -14,6 +14,12 @@ export interface ContainerInfo {
    * container that failed or was stopped before it ran, the phase it ended in; else undefined.
    */
   phase: RunPhase | undefined;
+  /**
+   * Why it ended, as one word to branch on (as Kubernetes gives one): `Completed`, `Error`,
+   * `Signal`, `OOMKilled`, `Lost`, `BuildFailed`, `CreateFailed`, `UploadFailed`,
+   * `ReadinessTimeout`, `DeadlineExceeded`, `ServerRestarted`, `Stopped`; undefined while active.
+   */
+  reason: EndReason | undefined;
   /** When the container was created. */
   createdAt: Date;
   /** When it stopped, failed or succeeded; undefined while it runs. */

@@ -7,7 +7,14 @@ import type {
 } from "@chalk/proto/container/v1";
 import type { Client, Transport } from "@chalk/rpc";
 import { secretToProto } from "@chalk/secrets";
-import { checkReadiness, checkVolumes, readinessToWire, runPhaseFromWire, statusFromWire } from "@chalk/spec";
+import {
+  checkReadiness,
+  checkVolumes,
+  type EndReason,
+  readinessToWire,
+  runPhaseFromWire,
+  statusFromWire,
+} from "@chalk/spec";
 import { Volume } from "@chalk/volume";
 import type { ContainerCreateOptions, ContainerInfo, ContainerRunOptions } from "./container-options.js";
 import { imageSourceOf, uploadsOf } from "./image-source.js";
@@ -19,6 +26,7 @@ export function infoOf(m: ContainerInfoMessage): ContainerInfo {
     status: statusFromWire(m.status) ?? "Unknown",
     statusMessage: m.statusMessage,
     phase: runPhaseFromWire(m.runPhase),
+    reason: (m.reason || undefined) as EndReason | undefined,
     createdAt: new Date(Number(m.createdAtMs)),
     stoppedAt: m.stoppedAtMs > 0n ? new Date(Number(m.stoppedAtMs)) : undefined,
     address: m.address || undefined,

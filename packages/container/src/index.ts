@@ -36,7 +36,13 @@ export type {
   SpawnOptions,
 } from "@chalk/sandbox";
 export { Integrations, Secret, Secrets } from "@chalk/secrets";
-export { CONTAINER_LIMITS, type ContainerStatus, type RunPhase, type VolumeTuple } from "@chalk/spec";
+export {
+  CONTAINER_LIMITS,
+  type ContainerStatus,
+  type EndReason,
+  type RunPhase,
+  type VolumeTuple,
+} from "@chalk/spec";
 export { Volume } from "@chalk/volume";
 export { Container } from "./container.js";
 export type {

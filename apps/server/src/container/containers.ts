@@ -184,7 +184,11 @@ export class Containers {
       deadline: undefined,
     };
     this.runs.set(id, run);
-    run.deadline = setTimeout(() => void this.#deadline(run), readyTimeoutSecs * 1000);
+    run.deadline = setTimeout(() => {
+      this.#deadline(run).catch((err: unknown) =>
+        this.log.error({ container: id, error: ChalkError.from(err).message }, "run deadline"),
+      );
+    }, readyTimeoutSecs * 1000);
     run.deadline.unref();
     this.log.info({ container: id, env: environment, name: spec.name }, "container accepted");
     return record;
@@ -241,10 +245,12 @@ export class Containers {
         })
         .finally(() => this.#retire(run));
     }
-    void run.settled.then(async () => {
-      queue.push({ kind: "container", container: await this.#outcome(run.id) });
-      queue.close();
-    });
+    void run.settled
+      .then(async () => queue.push({ kind: "container", container: await this.#outcome(run.id) }))
+      .catch((err: unknown) =>
+        this.log.error({ container: run.id, error: ChalkError.from(err).message }, "run outcome"),
+      )
+      .finally(() => queue.close());
     try {
       yield* queue;
     } finally {
@@ -293,15 +299,20 @@ export class Containers {
 
   /** Watches a created container: its end sets the final status (the first final status wins). */
   watch(id: string, container: BackendContainer): void {
-    void container.ended().then(async (end) => {
-      const live = this.live.get(id);
-      const oomInExec = live?.execOomAt !== undefined && Date.now() - live.execOomAt < 10_000;
-      const done = await this.apply(id, { type: "ended", end, oomInExec });
-      if (!done) return;
-      this.log.info({ container: id, status: done.status, message: done.statusMessage }, "container ended");
-      await this.runs.get(id)?.settled;
-      await this.finish(id);
-    });
+    void container
+      .ended()
+      .then(async (end) => {
+        const live = this.live.get(id);
+        const oomInExec = live?.execOomAt !== undefined && Date.now() - live.execOomAt < 10_000;
+        const done = await this.apply(id, { type: "ended", end, oomInExec });
+        if (!done) return;
+        this.log.info({ container: id, status: done.status, message: done.statusMessage }, "container ended");
+        await this.runs.get(id)?.settled;
+        await this.finish(id);
+      })
+      .catch((err: unknown) =>
+        this.log.error({ container: id, error: ChalkError.from(err).message }, "watch"),
+      );
   }
 
   /**

@@ -14,17 +14,20 @@
  *   ROUNDS=1 pnpm --filter @chalk/bench run bench:image (fewer samples)
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Image, ImageClient } from "@chalk/image";
 import { ImageBuilder, imageServiceImpl, type LayerCompression } from "@chalk/image/builder";
 import { ImageService } from "@chalk/proto/image/v1";
 import { addService, createTransport, listen } from "@chalk/rpc";
-import { LocalRuntime } from "@chalk/sandbox/local";
+import { LocalRuntime, RUNSC_VERSION } from "@chalk/sandbox/local";
 import { median } from "./stats.js";
 
 const repo = join(import.meta.dirname, "..", "..");
 const rounds = Number(process.env.ROUNDS ?? 0) || 3;
+const loadStart = loadavg()
+  .map((x) => x.toFixed(1))
+  .join(", ");
 const HIT_RUNS = 200;
 
 const base = Image.debianSlim("3.11").aptInstall(["jq"]).pipInstall(["requests"]);
@@ -122,7 +125,10 @@ const about = `Spec: \`Image.debianSlim("3.11").aptInstall(["jq"]).pipInstall(["
 Medians of ${rounds} full builds into an empty store (the Debian base from the machine's bootstrap cache), ${rounds} rebuilds
 after changing only the last command, and ${rounds}×${HIT_RUNS} cache hits (\`getOrBuild\` of the built spec until the image
 URI is known). Target for a cache hit: under 50 ms.
-Machine: ${cpus().length} cores, Node ${process.version}. Run on ${new Date().toISOString().slice(0, 10)}.
+Machine: ${cpus().length} cores, Node ${process.version}, runsc ${RUNSC_VERSION} (pinned build; build steps run in its sandboxes, netstack networking). Run on ${new Date().toISOString().slice(0, 10)}.
+Load average (1, 5, 15 min) at the start: ${loadStart}; at the end: ${loadavg()
+  .map((x) => x.toFixed(1))
+  .join(", ")} (a shared machine).
 Rerun: \`pnpm --filter @chalk/bench run bench:image\` (as root).`;
 console.log(`\n${about}\n\n${table}\n`);
 await writeFile(join(repo, "bench/results/image.md"), `# Image builder benchmark\n\n${about}\n\n${table}\n`);

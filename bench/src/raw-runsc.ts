@@ -1,6 +1,8 @@
 /**
- * The raw runsc floors that benchmarks compare against, on a given root filesystem, with runsc's
- * own default spec (`runsc spec`, read-only root, no terminal), no overlay, no cgroup bookkeeping:
+ * The raw runsc floors that benchmarks compare against, on a given root filesystem, with the pinned
+ * runsc (the one the runtime uses) and its own defaults: its default spec (`runsc spec`, read-only
+ * root, no terminal), its default flags but `--network=none`, no overlay mount, no cgroup
+ * bookkeeping:
  *
  * - `run()`: `runsc run /bin/true` (create, start, wait, delete);
  * - `exec()`: `runsc exec /bin/true` in a running sandbox;
@@ -14,6 +16,10 @@ import { execFileSync, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { defaultRunscPath } from "@chalk/sandbox/local";
+
+/** The pinned runsc, as the runtime under test uses it. */
+export const RUNSC = defaultRunscPath();
 
 /** Milliseconds taken by `fn`. */
 export function timeSync(fn: () => void): number {
@@ -36,7 +42,7 @@ export class RawRunsc {
 
   #bundle(args: string[]): string {
     const b = mkdtempSync(join(this.dir, "bundle-"));
-    execFileSync("runsc", ["spec", "--bundle", b, "--", ...args]);
+    execFileSync(RUNSC, ["spec", "--bundle", b, "--", ...args]);
     const config = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
     config.root = { path: this.rootfs, readonly: true };
     config.process.terminal = false;
@@ -45,7 +51,7 @@ export class RawRunsc {
   }
 
   #runsc(...args: string[]): void {
-    execFileSync("runsc", ["--root", this.#root, "--network=none", ...args], { stdio: "ignore" });
+    execFileSync(RUNSC, ["--root", this.#root, "--network=none", ...args], { stdio: "ignore" });
   }
 
   /** One `runsc run /bin/true`, in ms. */
@@ -64,7 +70,7 @@ export class RawRunsc {
     try {
       const ms = timeSync(() =>
         execFileSync(
-          "runsc",
+          RUNSC,
           [
             "--root",
             this.#root,
@@ -93,7 +99,7 @@ export class RawRunsc {
     return new Promise((resolve, reject) => {
       const t = performance.now();
       const child = spawn(
-        "runsc",
+        RUNSC,
         [
           "--root",
           this.#root,
@@ -120,12 +126,17 @@ export class RawRunsc {
     });
   }
 
-  /** Deletes the idle sandbox and the state. */
+  /** Deletes the idle sandbox and the state, with the empty network namespace runsc pinned in it. */
   close(): void {
     try {
       this.#runsc("delete", "--force", "floor-exec");
     } catch {
       // already gone
+    }
+    try {
+      execFileSync("umount", [join(this.#root, "null-netns")], { stdio: "ignore" });
+    } catch {
+      // not pinned
     }
     rmSync(this.dir, { recursive: true, force: true });
   }

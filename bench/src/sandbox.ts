@@ -12,18 +12,21 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { SandboxService } from "@chalk/proto/sandbox/v1";
 import { addService, createTransport, listen } from "@chalk/rpc";
 import { connectSandboxes } from "@chalk/sandbox";
-import { LocalRuntime } from "@chalk/sandbox/local";
+import { defaultRunscPath, LocalRuntime } from "@chalk/sandbox/local";
 import { sandboxesFromImages, sandboxServiceImpl } from "@chalk/sandbox/server";
 import { runSandboxBench, type SandboxBenchColumn, sandboxBenchTable } from "./sandbox-bench.js";
 
 const repo = join(import.meta.dirname, "..", "..");
 const rootfs = execFileSync("bash", [join(repo, "tooling/scripts/rootfs.sh")], { encoding: "utf8" }).trim();
 const scale = Number(process.env.ROUNDS ?? 0) || undefined;
+const loadStart = loadavg()
+  .map((x) => x.toFixed(1))
+  .join(", ");
 
 /** A column over a fresh LocalRuntime on a temporary state directory. */
 async function localState(): Promise<{ runtime: LocalRuntime; dispose(): Promise<void> }> {
@@ -43,7 +46,7 @@ const columns: SandboxBenchColumn[] = [
   },
   {
     label: "through gRPC",
-    targets: { create: 1.5, exec: 1.5, stream: 0.8 },
+    targets: { create: 1.5, exec: 1.5, stream: 0.6 },
     async open() {
       const { runtime: local, dispose } = await localState();
       // A server resolves image references in its own store: here one image, the test rootfs.
@@ -77,12 +80,15 @@ const result = await runSandboxBench(columns, {
     : {}),
 });
 const table = sandboxBenchTable(result);
-const runscVersion = execFileSync("runsc", ["--version"], { encoding: "utf8" })
+const runscVersion = execFileSync(defaultRunscPath(), ["--version"], { encoding: "utf8" })
   .split("\n")[0]
   ?.split(" ")
   .at(-1);
 const about = `Medians, interleaved with the raw floor in one run on the cached debootstrap minbase rootfs.
-Machine: ${cpus().length} cores, Node ${process.version}, runsc ${runscVersion}. Run on ${new Date().toISOString().slice(0, 10)}.
+Machine: ${cpus().length} cores, Node ${process.version}, runsc ${runscVersion} (pinned build, systrap). Run on ${new Date().toISOString().slice(0, 10)}.
+Load average (1, 5, 15 min) at the start: ${loadStart}; at the end: ${loadavg()
+  .map((x) => x.toFixed(1))
+  .join(", ")} (a shared machine: other work runs beside the bench).
 Rerun: \`pnpm --filter @chalk/bench run bench:sandbox\` (as root; \`pnpm bench\` at the root runs it and the volume bench).`;
 console.log(`\n${table}\n`);
 await writeFile(join(repo, "bench/results/sandbox.md"), `# Sandbox benchmark\n\n${about}\n\n${table}\n`);

@@ -1,11 +1,12 @@
 // Executing commands: buffered exec, a timeout, and the Sandbox underneath for streaming and stdin.
 import { ChalkError, Code, Container, Image } from "@chalk/container";
 
-const c = await new Container({ image: Image.debianSlim("3.11"), name: "exec-demo" }).run();
+const c = await new Container({
+  image: Image.debianSlim("3.11").workdir("/app"),
+  name: "exec-demo",
+}).run();
 
-// (The seed lists a directory with `ls -la`; this machine's gVisor build (runsc 2022-12) rejects the
-// statx call that Debian bookworm's ls makes, so read a file instead.)
-const result = await c.exec("cat", "/etc/os-release");
+const result = await c.exec("ls", "-la", "/app");
 console.log(result.stdoutText);
 console.log(result.stderrText);
 console.log(result.exitCode);

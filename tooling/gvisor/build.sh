@@ -5,6 +5,8 @@
 #
 #   bash tooling/gvisor/build.sh runsc   # prints the path of runsc
 #   bash tooling/gvisor/build.sh shim    # prints the path of containerd-shim-runsc-v1
+#   bash tooling/gvisor/build.sh pty-relay # prints the path of chalk-pty-relay (cmd/chalk-pty-relay:
+#                                        # @chalk/sandbox's PTY relay, with the same pinned module)
 #   bash tooling/gvisor/build.sh version # prints the pinned version
 #
 # Cache: ${CHALK_CACHE:-/var/cache/chalk}/gvisor/<version>/ for the binaries, and
@@ -19,6 +21,8 @@ version=$(awk '$1 == "require" && $2 == "gvisor.dev/gvisor" { print $3 }' "$here
 what=${1:-runsc}
 out="$cache/gvisor/$version"
 
+# Go from the machine's /usr/local/go when it is not on PATH.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; fi
 export GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/build" GOFLAGS=-mod=mod CGO_ENABLED=0
 export GOTOOLCHAIN=local
 
@@ -33,6 +37,7 @@ build() {
   work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
   cp "$here/go.mod" "$here/go.sum" "$here/tools.go" "$work/"
+  cp -r "$here/cmd" "$work/"
   if [ -n "$src" ]; then (cd "$work" && go mod edit -replace "gvisor.dev/gvisor=$src"); fi
   log "building $name from gvisor.dev/gvisor@$version (static; a few minutes on 2 cores, once per version)"
   local started=$SECONDS
@@ -68,11 +73,16 @@ case "$what" in
     echo "$out/runsc"
     ;;
   shim)
-    hash=$(cat "$here"/patches/*.patch 2>/dev/null | sha256sum | cut -c1-16)
+    hash=$({ cat "$here"/patches/*.patch 2>/dev/null || true; } | sha256sum | cut -c1-16)
     src=""
     if compgen -G "$here/patches/*.patch" >/dev/null; then src=$(patched_source "$hash"); fi
     build containerd-shim-runsc-v1 gvisor.dev/gvisor/shim "$version+$hash" "$src"
     echo "$out/containerd-shim-runsc-v1"
     ;;
-  *) echo "usage: build.sh runsc|shim|version" >&2; exit 2 ;;
+  pty-relay)
+    hash=$(cat "$here"/cmd/chalk-pty-relay/*.go | sha256sum | cut -c1-16)
+    build chalk-pty-relay chalk.dev/tooling/gvisor/cmd/chalk-pty-relay "$version+$hash"
+    echo "$out/chalk-pty-relay"
+    ;;
+  *) echo "usage: build.sh runsc|shim|pty-relay|version" >&2; exit 2 ;;
 esac

@@ -6,7 +6,7 @@
 #   bash tooling/scripts/main.sh            # as root
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bash tooling/scripts/setup.sh
+bash tooling/scripts/setup.sh --without-cluster
 pnpm build >/dev/null
 
 data=${CHALK_DATA_DIR:-/var/lib/chalk}

@@ -28,6 +28,17 @@ describe("server configuration", () => {
     expect(config(["--token", token], { CHALK_LISTEN: "127.0.0.1:8000" }).listen).toBe("127.0.0.1:8000");
   });
 
+  test("runsc comes from --runsc over CHALK_RUNSC, else the runtime's pinned default", () => {
+    expect(config(["--token", token]).runsc).toBeUndefined();
+    expect(config(["--token", token], { CHALK_RUNSC: "/opt/gvisor/runsc" }).runsc).toBe("/opt/gvisor/runsc");
+    expect(
+      config(["--runsc", "/srv/runsc", "--token", token], { CHALK_RUNSC: "/opt/gvisor/runsc" }).runsc,
+    ).toBe("/srv/runsc");
+    expect(() => config(["--runsc", "runsc", "--token", token])).toThrow(
+      /--runsc: expected an absolute path/,
+    );
+  });
+
   test("pnpm's leading -- is ignored", () => {
     expect(config(["--", "--token", token]).tokens).toEqual([token]);
   });

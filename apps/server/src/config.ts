@@ -43,6 +43,11 @@ export interface ServerConfig {
   containerLogMaxBytes: number;
   /** Execs running at once across all containers (each is a runsc process); more wait their turn. */
   maxConcurrentExecs: number;
+  /**
+   * Absolute path of the runsc binary, or undefined for the pinned build in the cache
+   * (`@chalk/sandbox/local`'s `defaultRunscPath()`). It must be the pinned gVisor version.
+   */
+  runsc: string | undefined;
 }
 
 /** The command-line help, printed by `--help`. */
@@ -58,6 +63,7 @@ export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
   --images-dir DIR             image store (default DATA_DIR/images)            env CHALK_IMAGES_DIR
   --rootfs-image NAME=DIR      serve image reference NAME from a host root filesystem (repeatable)
   --registry HOST:PORT         OCI registry for images (optional)               env CHALK_REGISTRY
+  --runsc PATH                 the pinned gVisor runsc (default: the build cache) env CHALK_RUNSC
   --token TOKEN                accepted bearer token (repeatable)               env CHALK_TOKEN
   --insecure-no-auth           no authentication; only on a loopback address
   --log-level LEVEL            fatal|error|warn|info|debug|trace|silent         env CHALK_LOG_LEVEL
@@ -106,6 +112,10 @@ const configSchema = z.strictObject({
   defaultMemory: memoryQuantity,
   environmentsFile: z.string().optional(),
   registry: hostPort.optional(),
+  runsc: z
+    .string()
+    .refine((v) => isAbsolute(v), "expected an absolute path to the pinned runsc")
+    .optional(),
   rootfsImages: z.array(
     z
       .string()
@@ -155,6 +165,7 @@ const flagToEnv: Record<string, string> = {
   "default-memory": "CHALK_DEFAULT_MEMORY",
   "environments-file": "CHALK_ENVIRONMENTS_FILE",
   registry: "CHALK_REGISTRY",
+  runsc: "CHALK_RUNSC",
   "log-level": "CHALK_LOG_LEVEL",
 };
 
@@ -183,6 +194,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
         "default-memory": { type: "string" },
         "environments-file": { type: "string" },
         registry: { type: "string" },
+        runsc: { type: "string" },
         "rootfs-image": { type: "string", multiple: true },
         token: { type: "string", multiple: true },
         "insecure-no-auth": { type: "boolean" },
@@ -215,6 +227,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     defaultMemory: pick("default-memory") ?? "1Gi",
     environmentsFile: pick("environments-file"),
     registry: pick("registry"),
+    runsc: pick("runsc"),
     rootfsImages: (values["rootfs-image"] as string[] | undefined) ?? [],
     tokens,
     insecureNoAuth: values["insecure-no-auth"] === true,
@@ -272,6 +285,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       logLevel: c.logLevel,
       containerLogMaxBytes: c.containerLogMaxBytes,
       maxConcurrentExecs: c.maxConcurrentExecs,
+      runsc: c.runsc,
     },
   };
 }

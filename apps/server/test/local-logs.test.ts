@@ -2,6 +2,7 @@
 import { appendFile, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { afterEach, describe, expect, test } from "vitest";
 import { readLog, rotatedPath, rotateLog } from "../src/local/local-logs.js";
 
@@ -65,5 +66,66 @@ describe("container logs", () => {
     await new Promise((r) => setTimeout(r, 50));
     finished = true;
     expect(await reading).toBe("first\nsecond\nthird\n");
+  });
+});
+
+/** The last `n` lines of `text` as `tail -n` prints them (a final line without a newline counts). */
+function referenceTail(text: string, n: number): string {
+  const lines = text.split(/(?<=\n)/);
+  return lines.slice(Math.max(0, lines.length - n)).join("");
+}
+
+describe("container logs: --tail", () => {
+  test("the last N lines come from both halves, whatever the split and the line lengths", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.string({ unit: fc.constantFrom("a", "b", "\n"), maxLength: 200 }), { maxLength: 4 }),
+        fc.string({ unit: fc.constantFrom("x", "\n"), maxLength: 150_000 }),
+        fc.integer({ min: 1, max: 40 }),
+        async (olds, current, n) => {
+          const path = await logFile();
+          const old = olds.join("");
+          if (old) await appendFile(rotatedPath(path), old);
+          if (current) await appendFile(path, current);
+          let out = "";
+          const ac = new AbortController();
+          for await (const chunk of readLog(path, {
+            follow: false,
+            done: () => true,
+            signal: ac.signal,
+            tailLines: n,
+          })) {
+            out += Buffer.from(chunk).toString();
+          }
+          expect(out).toBe(referenceTail(old + current, n));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  test("following with a tail starts at the last lines, then carries new output", async () => {
+    const path = await logFile();
+    await appendFile(path, "one\ntwo\nthree\n");
+    let finished = false;
+    let out = "";
+    const ac = new AbortController();
+    const reading = (async () => {
+      for await (const chunk of readLog(path, {
+        follow: true,
+        done: () => finished,
+        signal: ac.signal,
+        pollMs: 10,
+        tailLines: 2,
+      })) {
+        out += Buffer.from(chunk).toString();
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 50));
+    await appendFile(path, "four\n");
+    await new Promise((r) => setTimeout(r, 50));
+    finished = true;
+    await reading;
+    expect(out).toBe("two\nthree\nfour\n");
   });
 });

@@ -3,7 +3,7 @@
  * metrics, and a clean SIGTERM.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,7 +30,10 @@ afterAll(async () => {
   if (server) await removeDataDir(server.dataDir);
 });
 
-async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stderr: string }> {
   try {
     await run(
       process.execPath,
@@ -41,7 +44,7 @@ async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
         ...args,
       ],
       {
-        env: { ...process.env, CHALK_TOKEN: "" },
+        env: { ...process.env, CHALK_TOKEN: "", ...env },
       },
     );
     return { code: 0, stderr: "" };
@@ -69,6 +72,28 @@ describe("chalk-server", () => {
       code: 2,
       stderr: expect.stringContaining("loopback"),
     });
+    expect(await cli(["--runsc", "runsc", "--token", "a-token-of-enough-length"])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("--runsc"),
+    });
+  });
+
+  test("a missing runsc, or one of another version, stops the server at start naming the setup command", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "chalk-runsc-"));
+    try {
+      const token = ["--token", "a-token-of-enough-length", "--data-dir", join(dir, "data")];
+      const missing = await cli(["--runsc", join(dir, "nonexistent"), ...token]);
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toMatch(/not found at .*nonexistent.*tooling\/scripts\/setup\.sh/);
+      const foreign = join(dir, "runsc");
+      writeFileSync(foreign, "#!/bin/sh\necho 'runsc version 0.0~20221219.0'\n", { mode: 0o755 });
+      const wrong = await cli(["--listen", "127.0.0.1:0", ...token], { CHALK_RUNSC: foreign });
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stderr).toContain("0.0~20221219.0");
+      expect(wrong.stderr).toContain("tooling/scripts/setup.sh");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("an operator image that is not a root filesystem stops the server with status 2 before anything opens", async () => {

@@ -1,6 +1,7 @@
 import type { Transport, TransportCreateOptions } from "@chalk/rpc";
 import type { Secret } from "@chalk/secrets";
 import type { ContainerStatus, EndReason, RunPhase, VolumeTuple } from "@chalk/spec";
+import type { VolumeUploadProgress } from "@chalk/volume";
 import type { ContainerImage } from "./image-source.js";
 
 /** What the server knows about a container: {@link Container.info}. */
@@ -104,6 +105,8 @@ export interface ContainerRunOptions {
   readyTimeoutSecs?: number;
   /** Receives the image build's output as it happens (nothing when the image is cached). */
   onBuildLog?: (log: ContainerBuildLog) => void;
+  /** Follows the upload of `addLocalFile` / `addLocalDir` files (strategy "volume"), if any. */
+  onUploadProgress?: (progress: VolumeUploadProgress) => void;
 }
 
 /** Options for {@link Container.exec}; an options object may close the argument list. */
@@ -144,6 +147,8 @@ export interface ContainerStopOptions {
 export interface ContainerLogsOptions {
   /** Stream new output until the entrypoint ends. */
   follow?: boolean;
+  /** Start with only the last this many lines of the output kept so far (`tail -n`). Default: all. */
+  tailLines?: number;
   /** Stops following. */
   signal?: AbortSignal;
 }

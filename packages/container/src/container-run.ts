@@ -92,13 +92,16 @@ export async function runContainer(
     // makes the upload fail instead of leaving a volume behind.
     const volume = new Volume(uploadVolume, { transport: ctx.transport, createOnWrite: false });
     try {
-      await volume.batchUpload((b) => {
-        for (const e of plan.entries) {
-          if (e.kind === "file")
-            b.putFileFromPath(e.volumePath, e.source, e.mode === undefined ? {} : { mode: e.mode });
-          else b.putDir(e.source, e.volumePath, { skip: e.skip ?? [] });
-        }
-      });
+      await volume.batchUpload(
+        (b) => {
+          for (const e of plan.entries) {
+            if (e.kind === "file")
+              b.putFileFromPath(e.volumePath, e.source, e.mode === undefined ? {} : { mode: e.mode });
+            else b.putDir(e.source, e.volumePath, { skip: e.skip ?? [] });
+          }
+        },
+        run.onUploadProgress ? { onProgress: run.onUploadProgress } : {},
+      );
     } catch (err) {
       const now = await ctx.client.getContainer({ ref: { case: "id", value: id } }).catch(() => undefined);
       if (now?.container && statusFromWire(now.container.status) !== "Pending") return now.container;

@@ -13,6 +13,7 @@ import {
   checkReadiness,
   checkResources,
   checkSeconds,
+  checkTailLines,
   checkVolumes,
 } from "@chalk/spec";
 import type {
@@ -334,13 +335,23 @@ export class Container implements AsyncDisposable {
     if (res.container) this.#adopt(res.container);
   }
 
-  /** The entrypoint's output (stdout and stderr as written), in full. */
-  logs(options?: { follow?: false; signal?: AbortSignal }): Promise<string>;
+  /** The entrypoint's output (stdout and stderr as written), in full or its last `tailLines` lines. */
+  logs(options?: ContainerLogsOptions & { follow?: false }): Promise<string>;
   /** The entrypoint's output as it is written, until the entrypoint ends. */
-  logs(options: { follow: true; signal?: AbortSignal }): AsyncIterable<string>;
+  logs(options: ContainerLogsOptions & { follow: true }): AsyncIterable<string>;
   logs(options: ContainerLogsOptions = {}): Promise<string> | AsyncIterable<string> {
+    let tailLines: number;
+    try {
+      tailLines = checkTailLines(options.tailLines);
+    } catch (err) {
+      // Bad input rejects, as from every other async method; it does not throw at the call.
+      if (!options.follow) return Promise.reject(err);
+      return {
+        [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }),
+      };
+    }
     const stream = this.#client.containerLogs(
-      { ref: { case: "id", value: this.id }, follow: options.follow ?? false },
+      { ref: { case: "id", value: this.id }, follow: options.follow ?? false, tailLines },
       options.signal ? { signal: options.signal } : {},
     );
     if (options.follow) {

@@ -43,7 +43,7 @@ export {
   type RunPhase,
   type VolumeTuple,
 } from "@chalk/spec";
-export { Volume } from "@chalk/volume";
+export { Volume, type VolumeUploadProgress } from "@chalk/volume";
 export { Container } from "./container.js";
 export type {
   ContainerBuildLog,
@@ -57,4 +57,12 @@ export type {
   ContainerRunOptions,
   ContainerStopOptions,
 } from "./container-options.js";
+export {
+  type ContainerListOptions,
+  type ContainerRecord,
+  type ContainerSecretRef,
+  type ContainerVolumeMount,
+  describeContainer,
+  listContainers,
+} from "./container-record.js";
 export type { ContainerImage } from "./image-source.js";

@@ -116,6 +116,22 @@ describe("in-process runtime: lifecycle and layers", () => {
     }
   });
 
+  test("a running sandbox's writes land in its upper dir on the host, as they happen", async () => {
+    const sandbox = await create();
+    const upper = join(stateDir, "sandboxes", sandbox.id, "upper");
+    await sandbox.exec("sh", "-c", "mkdir -p /srv/data && echo first > /srv/data/f && rm /etc/hostname");
+    // Visible on the host while the sandbox runs (runsc --overlay2=none writes through the host
+    // overlayfs; the default root:self would keep them in a file store inside the sandbox).
+    expect(readFileSync(join(upper, "srv", "data", "f"), "utf8")).toBe("first\n");
+    const whiteout = statSync(join(upper, "etc", "hostname"));
+    expect(whiteout.isCharacterDevice() && whiteout.rdev === 0).toBe(true);
+    expect(readdirSync(upper).filter((e) => e.startsWith(".gvisor"))).toEqual([]);
+    await sandbox.exec("sh", "-c", "echo second >> /srv/data/f");
+    expect(readFileSync(join(upper, "srv", "data", "f"), "utf8")).toBe("first\nsecond\n");
+    await sandbox.stop();
+    expect(existsSync(upper)).toBe(false);
+  });
+
   test("a root filesystem that does not exist fails before anything is made", async () => {
     const err = await errorOf(runtime.create({ rootfs: [rootfs, "/nonexistent/layer"] }));
     expect(err.code).toBe(Code.NotFound);

@@ -1,13 +1,15 @@
 import { execFile, execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { get } from "node:http";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { Code } from "@chalk/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { Sandbox } from "../src/index.js";
-import { LocalRuntime } from "../src/local/index.js";
+import { LocalRuntime, RUNSC_VERSION } from "../src/local/index.js";
 import { collector, testRootfs } from "./behaviour.js";
 
 const run = promisify(execFile);
@@ -76,13 +78,43 @@ describe("in-process runtime only", () => {
     expect(out.exitCode).toBe(0);
   });
 
-  test("a missing runsc is an unavailable error with the install hint, before any work", async () => {
+  test("a missing runsc is an unavailable error naming the setup command, before any work", async () => {
     const before = (await runtime.list()).map((i) => i.id);
     const missing = new LocalRuntime({ stateDir, runscPath: "/nonexistent/runsc" });
     const err = await missing.create({ rootfs }).catch((e) => e);
-    expect(err).toMatchObject({ code: 14 });
-    expect(err.message).toMatch(/runsc .*not found.*apt-get install runsc/);
+    expect(err).toMatchObject({ code: Code.Unavailable });
+    expect(err.message).toMatch(/runsc .*not found at \/nonexistent\/runsc.*tooling\/scripts\/setup\.sh/);
     expect((await runtime.list()).map((i) => i.id)).toEqual(before);
+  });
+
+  test("a runsc of another version (Debian's 2022 build) is refused naming both versions, before any work", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "chalk-foreign-runsc-"));
+    try {
+      const foreign = join(dir, "runsc");
+      await writeFile(foreign, "#!/bin/sh\necho 'runsc version 0.0~20221219.0'\necho 'spec: 1.0.2-dev'\n", {
+        mode: 0o755,
+      });
+      const before = (await runtime.list()).map((i) => i.id);
+      const err = await new LocalRuntime({ stateDir, runscPath: foreign }).create({ rootfs }).catch((e) => e);
+      expect(err).toMatchObject({ code: Code.FailedPrecondition });
+      expect(err.message).toContain("0.0~20221219.0");
+      expect(err.message).toContain(RUNSC_VERSION);
+      expect(err.message).toContain("tooling/scripts/setup.sh");
+      expect((await runtime.list()).map((i) => i.id)).toEqual(before);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a PTY without the relay built is an unavailable error naming the setup command", async () => {
+    const sandbox = await create({ rootfs });
+    const noRelay = new LocalRuntime({ stateDir, ptyRelayPath: "/nonexistent/chalk-pty-relay" });
+    const again = await noRelay.get(sandbox.id);
+    const err = await again.spawn(["sh"], { pty: { cols: 80, rows: 24 } }).catch((e) => e);
+    expect(err).toMatchObject({ code: Code.Unavailable });
+    expect(err.message).toMatch(/chalk-pty-relay.*not found.*tooling\/scripts\/setup\.sh/);
+    // Without a PTY the same sandbox still runs commands.
+    expect((await again.exec("echo", "fine")).stdoutText).toBe("fine\n");
   });
 
   test("a sandbox without network has only loopback", async () => {
@@ -108,7 +140,7 @@ describe("in-process runtime only", () => {
         "perl",
         "-MIO::Socket::INET",
         "-e",
-        '$s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die "listen: $!"; $| = 1; print "listening\\n"; while ($c = $s->accept) { while (defined($l = <$c>) && $l ne "\r\n") {} print $c "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nhello from the sandbox\\n"; close $c }',
+        '$s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die "listen: $!"; $| = 1; print "listening\\n"; while ($c = $s->accept) { while (defined($l = <$c>) && $l ne "\\r\\n") {} print $c "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nhello from the sandbox\\n"; close $c }',
       ]);
       await collector(server.stdout).until("listening");
       // A service of the host's own, which sandboxes must not reach.
@@ -119,6 +151,17 @@ describe("in-process runtime only", () => {
 
     afterAll(() => {
       hostServer?.close();
+    });
+
+    test("the sandbox's own network stack (netstack) holds the namespace's interface", async () => {
+      // gVisor took eth0 over: the sandbox sees it, the host kernel's stack in the namespace no
+      // longer has the address (runsc --network=sandbox moved it into the sandbox).
+      expect((await a.exec("cat", "/proc/net/dev")).stdoutText).toMatch(/^\s*eth0:/m);
+      const meta = JSON.parse(readFileSync(join(stateDir, "sandboxes", a.id, "meta.json"), "utf8"));
+      const { address } = await a.info();
+      const { stdout } = await run("ip", ["-n", meta.net.netns, "addr", "show", "dev", "eth0"]);
+      expect(stdout).toContain("eth0");
+      expect(stdout).not.toContain(address as string);
     });
 
     test("the host reaches a port served inside the sandbox at its address", async () => {

@@ -9,6 +9,7 @@ import {
   checkPort,
   checkResources,
   checkSeconds,
+  checkTailLines,
   checkVolumes,
 } from "./checks.js";
 
@@ -84,5 +85,14 @@ describe("container input validation", () => {
     }
     expect(checkContainerId("550e8400-e29b-41d4-a716-446655440000")).toBeTruthy();
     expect(fieldOf(() => checkContainerId("550e8400"))).toBe("id");
+  });
+
+  test("a log tail is a whole number of lines; 0 and undefined mean everything", () => {
+    expect(checkTailLines(undefined)).toBe(0);
+    expect(checkTailLines(0)).toBe(0);
+    expect(checkTailLines(20)).toBe(20);
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 32, "10"]) {
+      expect(fieldOf(() => checkTailLines(bad))).toBe("tailLines");
+    }
   });
 });

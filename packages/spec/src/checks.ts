@@ -188,3 +188,12 @@ export function checkContainerId(id: unknown, field = "id"): string {
   }
   return id;
 }
+
+/** Checks a log tail length: undefined or 0 (everything), else a line count up to 2^32 - 1. */
+export function checkTailLines(value: unknown, field = "tailLines"): number {
+  if (value === undefined) return 0;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
+    throw invalidArgument(field, `${String(value).slice(0, 40)} is not a number of lines`, "an integer ≥ 0");
+  }
+  return value;
+}

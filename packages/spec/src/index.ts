@@ -30,6 +30,7 @@ export {
   checkPort,
   checkResources,
   checkSeconds,
+  checkTailLines,
   checkVolumes,
   ENV_NAME_PATTERN,
   type ParsedResources,

@@ -19,6 +19,7 @@
 // For other libraries (the container layer, the server): validation shared with the host side.
 export { checkEnvironment, checkVolumeName, VOLUME_NAME_FORM, VOLUME_NAME_PATTERN } from "./names.js";
 export type { Page, VolumeFileInfo, VolumeInfo } from "./types.js";
+export type { VolumeUploadOptions, VolumeUploadProgress } from "./upload-progress.js";
 export { UPLOAD_CHUNK_BYTES } from "./upload-source.js";
 export {
   Volume,
@@ -27,6 +28,7 @@ export {
   type VolumeOptions,
   type VolumePutDirOptions,
   type VolumePutFileOptions,
+  type VolumeReadToPathOptions,
   type VolumeRemoveFileOptions,
 } from "./volume.js";
 export {

@@ -19,6 +19,7 @@ import {
 } from "@chalk/rpc";
 import { checkVolumeName } from "./names.js";
 import type { VolumeFileInfo, VolumeInfo } from "./types.js";
+import { trackUpload, type VolumeUploadOptions } from "./upload-progress.js";
 import { bytesEntry, localDirEntries, localFileEntry, type UploadEntry } from "./upload-source.js";
 import { parseVolumeDir, parseVolumePath, parseVolumePrefix } from "./volume-path.js";
 
@@ -42,6 +43,12 @@ export interface VolumeOptions extends TransportCreateOptions {
 export interface VolumePutFileOptions {
   /** Permission bits of the file in the volume. Default 0o644 (from bytes) or the local file's. */
   mode?: number;
+}
+
+/** Options for {@link Volume.readFileToPath}. */
+export interface VolumeReadToPathOptions {
+  /** Called after each chunk is written with the bytes received so far. */
+  onProgress?: (bytesReceived: number) => void;
 }
 
 /** Options for {@link Volume.removeFile}. */
@@ -184,9 +191,10 @@ export class Volume {
     }
   }
 
-  private upload(entry: UploadEntry): Promise<VolumeFileInfo> {
+  private upload(entry: UploadEntry, restart?: () => void): Promise<VolumeFileInfo> {
     const name = this.name;
     async function* requests(): AsyncGenerator<MessageInitShape<typeof PutFileRequestSchema>> {
+      restart?.();
       yield {
         message: {
           case: "header",
@@ -220,28 +228,39 @@ export class Volume {
     return this.upload(bytesEntry(p, data, checkMode(options.mode)));
   }
 
-  /** Uploads a local file, streamed from disk with bounded memory. Mode defaults to the local file's. */
+  /**
+   * Uploads a local file, streamed from disk with bounded memory. Mode defaults to the local file's.
+   * `onProgress` follows the bytes sent.
+   */
   async putFileFromPath(
     dest: string,
     localPath: string,
-    options: VolumePutFileOptions = {},
+    options: VolumePutFileOptions & VolumeUploadOptions = {},
   ): Promise<VolumeFileInfo> {
     const p = parseVolumePath(dest, "dest").join("/");
-    return this.upload(await localFileEntry(p, localPath, checkMode(options.mode)));
+    const tracked = trackUpload(
+      [await localFileEntry(p, localPath, checkMode(options.mode))],
+      options.onProgress,
+    );
+    return this.upload(tracked.entries[0]!, tracked.restart);
   }
 
   /**
    * Uploads every regular file below `localDir` to `dest` (`""` is the volume root), as one batch:
-   * the files appear together. Returns the written files.
+   * the files appear together. Returns the written files. `onProgress` follows the bytes sent.
    */
-  async putDir(localDir: string, dest: string, options: VolumePutDirOptions = {}): Promise<VolumeFileInfo[]> {
-    return this.batchUpload((b) => b.putDir(localDir, dest, options));
+  async putDir(
+    localDir: string,
+    dest: string,
+    options: VolumePutDirOptions & VolumeUploadOptions = {},
+  ): Promise<VolumeFileInfo[]> {
+    return this.batchUpload((b) => b.putDir(localDir, dest, options), options);
   }
 
   /**
    * Uploads several files that appear together: API readers see all of them or none, and if the
    * callback throws or the upload fails, nothing changes. The callback only collects the files;
-   * they are streamed to the server after it returns.
+   * they are streamed to the server after it returns, reporting to `options.onProgress`.
    *
    * @example
    * ```ts
@@ -252,7 +271,10 @@ export class Volume {
    * });
    * ```
    */
-  async batchUpload(fill: (batch: VolumeBatch) => void | Promise<void>): Promise<VolumeFileInfo[]> {
+  async batchUpload(
+    fill: (batch: VolumeBatch) => void | Promise<void>,
+    options: VolumeUploadOptions = {},
+  ): Promise<VolumeFileInfo[]> {
     const steps: BatchStep[] = [];
     const batch: VolumeBatch = {
       putFile(path, data, options = {}) {
@@ -276,10 +298,12 @@ export class Volume {
     };
     await fill(batch);
     // Resolve every step (local stats, directory walks) before anything is sent.
-    const entries: UploadEntry[] = [];
-    for (const step of steps) entries.push(...(await step()));
+    const resolved: UploadEntry[] = [];
+    for (const step of steps) resolved.push(...(await step()));
+    const { entries, restart } = trackUpload(resolved, options.onProgress);
     const name = this.name;
     async function* requests(): AsyncGenerator<MessageInitShape<typeof UploadBatchRequestSchema>> {
+      restart();
       yield { message: { case: "start", value: { volumeName: name } } };
       for (const entry of entries) {
         yield {
@@ -333,12 +357,26 @@ export class Volume {
 
   /**
    * Downloads a file to a local path, streamed with bounded memory. The local file appears complete
-   * or not at all (written next to it, then renamed).
+   * or not at all (written next to it, then renamed). `onProgress` receives the bytes received so far.
    */
-  async readFileToPath(path: string, localPath: string): Promise<void> {
+  async readFileToPath(
+    path: string,
+    localPath: string,
+    options: VolumeReadToPathOptions = {},
+  ): Promise<void> {
     const tmp = `${localPath}.chalk-download-${process.pid}-${Date.now()}`;
+    const onProgress = options.onProgress;
+    const chunks = this.readFileStream(path);
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      let received = 0;
+      for await (const chunk of chunks) {
+        received += chunk.byteLength;
+        yield chunk;
+        onProgress?.(received);
+      }
+    }
     try {
-      await pipeline(this.readFileStream(path), createWriteStream(tmp, { flags: "wx" }));
+      await pipeline(counted(), createWriteStream(tmp, { flags: "wx" }));
       await rename(tmp, localPath);
     } catch (err) {
       await rm(tmp, { force: true });

@@ -215,12 +215,13 @@ export interface BackendCapacity {
 /** Kept logs of containers' main processes (stdout and stderr, interleaved as written). */
 export interface ContainerLogs {
   /**
-   * A container's log, oldest first. With `follow`, new output until `done()` says the container
-   * ended and everything written was sent, or until `signal` aborts.
+   * A container's log, oldest first (only its last `tailLines` lines when above 0). With `follow`,
+   * new output until `done()` says the container ended and everything written was sent, or until
+   * `signal` aborts.
    */
   read(
     id: string,
-    options: { follow: boolean; done: () => boolean; signal: AbortSignal },
+    options: { follow: boolean; done: () => boolean; signal: AbortSignal; tailLines?: number },
   ): AsyncIterable<Uint8Array>;
 }
 

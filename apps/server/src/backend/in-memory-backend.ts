@@ -239,6 +239,10 @@ export class InMemoryBackend implements ComputeBackend {
       const text = () => this.logText.get(id) ?? "";
       return (async function* () {
         let sent = 0;
+        if (options.tailLines) {
+          const lines = text().split(/(?<=\n)/);
+          sent = text().length - lines.slice(-options.tailLines).join("").length;
+        }
         for (;;) {
           const finished = options.done();
           const t = text();

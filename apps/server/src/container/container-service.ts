@@ -145,7 +145,7 @@ export function containerServiceImpl(
 
     async *containerLogs(req, ctx) {
       const record = await containers.find(ctx.environment, refOf(req));
-      for await (const data of containers.logs(record.id, req.follow, ctx.signal)) {
+      for await (const data of containers.logs(record.id, req.follow, ctx.signal, req.tailLines)) {
         metrics.bytesStreamed.inc({ kind: "logs" }, data.byteLength);
         yield { data };
       }

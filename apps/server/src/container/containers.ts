@@ -392,10 +392,13 @@ export class Containers {
     return this.backend.records.list(environment, options);
   }
 
-  /** The main process's output; with `follow`, new output until the container ended and was stopped. */
-  logs(id: string, follow: boolean, signal: AbortSignal): AsyncIterable<Uint8Array> {
+  /**
+   * The main process's output (only its last `tailLines` lines when above 0); with `follow`, new
+   * output until the container ended and was stopped.
+   */
+  logs(id: string, follow: boolean, signal: AbortSignal, tailLines = 0): AsyncIterable<Uint8Array> {
     const done = () => !this.live.has(id) && !this.runs.has(id);
-    return this.backend.logs.read(id, { follow, done, signal });
+    return this.backend.logs.read(id, { follow, done, signal, tailLines });
   }
 
   // ---------------------------------------------------------------- exec

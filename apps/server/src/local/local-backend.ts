@@ -5,7 +5,7 @@ import { ImageBuilder, imageServiceImpl } from "@chalk/image/builder";
 import { ImageService } from "@chalk/proto/image/v1";
 import { SecretService } from "@chalk/proto/secrets/v1";
 import { VolumeService } from "@chalk/proto/volume/v1";
-import { LocalRuntime } from "@chalk/sandbox/local";
+import { defaultRunscPath, LocalRuntime } from "@chalk/sandbox/local";
 import { sandboxesFromImages } from "@chalk/sandbox/server";
 import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
 import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
@@ -37,21 +37,27 @@ export const ENVIRONMENT_LABEL = "chalk.environment";
  * of a container's state lives in the data dir too: records in `chalk.db` (SQLite), kept logs in
  * `logs/`, volumes in `volumes/`, secrets in `secrets.db` (key in `secrets.db.key`); images come from
  * `--rootfs-image` root filesystems and the image builder (`--images-dir`), whose steps run in gVisor
- * here.
+ * here. Containers and build steps run on `--runsc` (default: the pinned build in the cache).
  */
 export async function localBackend(config: ServerConfig, log: Logger): Promise<ComputeBackend> {
   checkRootfsImages(config.rootfsImages);
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const stateDir = join(config.dataDir, "sandboxes");
   const logsDir = join(config.dataDir, "logs");
+  const runscPath = config.runsc ?? defaultRunscPath();
+  const runtime = new LocalRuntime({ stateDir, runscPath });
+  // A missing runsc, or one of another version than the pinned build, stops the server at start.
+  await runtime.checkRunsc();
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   await mkdir(logsDir, { recursive: true, mode: 0o700 });
   const records = SqliteContainerRecords.open(join(config.dataDir, "chalk.db"));
   const secretStore = await SecretStore.open({ path: join(config.dataDir, "secrets.db") });
   const volumeStore = await VolumeStore.open({ dataDir: join(config.dataDir, "volumes") });
-  const runtime = new LocalRuntime({ stateDir });
   const builder = await ImageBuilder.open({
     storeDir: config.imagesDir,
+    // Build steps get a runtime of their own (state beside the store, as ImageBuilder's default),
+    // on the same runsc.
+    runtime: new LocalRuntime({ stateDir: join(config.imagesDir, "chalk", "sandboxes"), runscPath }),
     ...(config.registry ? { registry: { address: config.registry } } : {}),
   });
   const images = new LocalImages(config.rootfsImages, builder);

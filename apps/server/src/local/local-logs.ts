@@ -59,16 +59,68 @@ export interface LogReadOptions {
   signal: AbortSignal;
   /** Poll interval while following, in milliseconds. */
   pollMs?: number;
+  /** Start with only the last this many lines of what was kept (0 or undefined: everything). */
+  tailLines?: number;
+}
+
+/** A position in the log: in the rotated older half (`old`) or the current file. */
+interface LogPosition {
+  file: "old" | "current";
+  offset: number;
 }
 
 /**
- * Reads a container's log: the rotated older half, then the current file; with `follow`, then new
- * output as it is appended, across rotations, until `done()` and everything written was sent.
+ * Where the last `lines` lines of the kept log begin, scanning both halves backwards in 64 KiB
+ * reads (memory stays bounded whatever the log's size). A final line without a newline counts as
+ * a line.
+ */
+export async function tailStart(logPath: string, lines: number): Promise<LogPosition> {
+  const halves = [
+    { file: "current" as const, path: logPath, size: await sizeOf(logPath) },
+    { file: "old" as const, path: rotatedPath(logPath), size: await sizeOf(rotatedPath(logPath)) },
+  ];
+  let newlines = 0;
+  let last = true;
+  for (const half of halves) {
+    if (half.size === 0) continue;
+    const fh = await open(half.path, "r").catch(() => undefined);
+    if (!fh) continue;
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      let end = half.size;
+      while (end > 0) {
+        const start = Math.max(0, end - buf.length);
+        const { bytesRead } = await fh.read(buf, 0, end - start, start);
+        for (let i = bytesRead - 1; i >= 0; i--) {
+          if (buf[i] !== 0x0a) continue;
+          // The newline that ends the very last line does not start a line after it.
+          if (last && start + i === half.size - 1) continue;
+          newlines++;
+          if (newlines === lines) return { file: half.file, offset: start + i + 1 };
+        }
+        last = false;
+        end = start;
+      }
+    } finally {
+      await fh.close();
+    }
+    last = false;
+  }
+  return { file: "old", offset: 0 };
+}
+
+/**
+ * Reads a container's log: the rotated older half, then the current file (or only their last
+ * `tailLines` lines); with `follow`, then new output as it is appended, across rotations, until
+ * `done()` and everything written was sent.
  */
 export async function* readLog(logPath: string, options: LogReadOptions): AsyncGenerator<Uint8Array> {
   const old = rotatedPath(logPath);
-  yield* readRange(old, 0, await sizeOf(old));
-  let offset = 0;
+  const start: LogPosition = options.tailLines
+    ? await tailStart(logPath, options.tailLines)
+    : { file: "old", offset: 0 };
+  if (start.file === "old") yield* readRange(old, start.offset, await sizeOf(old));
+  let offset = start.file === "current" ? start.offset : 0;
   for (;;) {
     const finished = options.done();
     const size = await sizeOf(logPath);
@@ -125,7 +177,7 @@ export class LocalLogStore {
 
   read(
     id: string,
-    options: { follow: boolean; done: () => boolean; signal: AbortSignal },
+    options: { follow: boolean; done: () => boolean; signal: AbortSignal; tailLines?: number },
   ): AsyncIterable<Uint8Array> {
     return readLog(this.path(id), options);
   }

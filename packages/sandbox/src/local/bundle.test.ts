@@ -12,6 +12,7 @@ const spec = {
   pids: 64,
   mounts: [{ source: "/data", target: "/mnt/data", readOnly: true }],
   cgroupsPath: "/chalk/sb-1/sandbox",
+  netns: undefined,
 };
 
 describe("a sandbox's OCI config", () => {
@@ -44,5 +45,13 @@ describe("a sandbox's OCI config", () => {
     expect(config.process.env).toContain("FOO=bar");
     expect(config.process.env.some((e) => e.startsWith("PATH="))).toBe(true);
     expect(config.mounts.find((m) => m.destination === "/mnt/data")?.options).toContain("ro");
+  });
+
+  test("a networked sandbox joins the namespace made for it; one without network names none", () => {
+    const namespaces = (c: Record<string, unknown>) =>
+      (c.linux as { namespaces: { type: string; path?: string }[] }).namespaces;
+    expect(namespaces(bundleConfig(spec)).map((n) => n.type)).not.toContain("network");
+    const networked = namespaces(bundleConfig({ ...spec, netns: "/var/run/netns/chalk-ab12" }));
+    expect(networked).toContainEqual({ type: "network", path: "/var/run/netns/chalk-ab12" });
   });
 });

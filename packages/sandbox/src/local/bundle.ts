@@ -34,6 +34,12 @@ export interface BundleSpec {
   pids: number;
   mounts: { source: string; target: string; readOnly: boolean }[];
   cgroupsPath: string;
+  /**
+   * The network namespace (`/var/run/netns/<name>`) whose interfaces the sandbox's own network
+   * stack takes over (runsc `--network=sandbox`); undefined for no network (runsc then makes an
+   * empty namespace with loopback only).
+   */
+  netns: string | undefined;
 }
 
 /**
@@ -97,9 +103,15 @@ export function bundleConfig(s: BundleSpec): Record<string, unknown> {
     linux: {
       cgroupsPath: s.cgroupsPath,
       resources,
-      // No network namespace of runsc's own: a networked sandbox uses the one runsc runs in
-      // (`--network=host` inside the namespace made for it), the others get `--network=none`.
-      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
+      // A networked sandbox joins the namespace made for it (its veth end, address and route),
+      // which gVisor's netstack scrapes and takes over; the others get a new, empty one.
+      namespaces: [
+        { type: "pid" },
+        { type: "ipc" },
+        { type: "uts" },
+        { type: "mount" },
+        ...(s.netns ? [{ type: "network", path: s.netns }] : []),
+      ],
     },
   };
   return config;

@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -26,10 +27,14 @@ export async function prepareMemoryCgroup(id: string, memoryBytes: number | unde
 }
 
 /** How many processes the kernel's OOM killer ended in the sandbox's memory cgroup. */
-export async function oomKills(id: string): Promise<number> {
-  const text = await readFile(join(MEMORY, sandboxCgroupPath(id), "memory.oom_control"), "utf8").catch(
-    () => "",
-  );
+export function oomKills(id: string): number {
+  let text = "";
+  try {
+    // A few bytes of cgroupfs: read synchronously (see LocalProcess.start).
+    text = readFileSync(join(MEMORY, sandboxCgroupPath(id), "memory.oom_control"), "utf8");
+  } catch {
+    // no memory cgroup (cgroup v2, or already removed)
+  }
   return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0);
 }
 

@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { readFileSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -18,12 +19,14 @@ export interface LocalProcessStart {
   ctx: RunscContext;
   sandboxId: string;
   sandboxDir: string;
+  /** The PTY relay binary, for processes spawned with `pty`. */
+  ptyRelayPath: string;
   argv: readonly string[];
   options: SpawnOptions;
   /** True when the sandbox no longer runs (its processes died with it). */
   sandboxGone(): Promise<boolean>;
   /** How many OOM kills the sandbox's memory cgroup has seen so far. */
-  oomKills(): Promise<number>;
+  oomKills(): number;
 }
 
 /** The `process` object of an OCI config, as far as exec needs it. */
@@ -70,8 +73,8 @@ function validateSpawnOptions(o: SpawnOptions): void {
  * with this argv, extra environment, working directory and terminal. Handed to runsc as a file, so
  * neither argv nor environment (secrets) shows in the host's process list or in runsc's log.
  */
-async function processSpec(s: LocalProcessStart): Promise<ProcessSpec> {
-  const config = JSON.parse(await readFile(join(s.sandboxDir, "bundle", "config.json"), "utf8")) as {
+function processSpec(s: LocalProcessStart): ProcessSpec {
+  const config = JSON.parse(readFileSync(join(s.sandboxDir, "bundle", "config.json"), "utf8")) as {
     process: ProcessSpec;
   };
   const env = new Map(
@@ -156,15 +159,18 @@ export class LocalProcess implements Process {
     const specFile = `${base}.json`;
     // runsc's info log for this exec: about twenty lines, the last one the exact wait status.
     const logFile = `${base}.log`;
+    // The small files of an exec (the bundle's config, the process file, the pid file, runsc's
+    // log) are read and written synchronously: each is a few hundred bytes in the local state
+    // directory, a few microseconds of blocking against four trips through libuv's thread pool
+    // per async call, which measured several milliseconds per exec on a loaded machine.
     try {
-      const spec = await processSpec(s);
-      await writeFile(specFile, JSON.stringify(spec), { mode: 0o600 });
+      writeFileSync(specFile, JSON.stringify(processSpec(s)), { mode: 0o600 });
     } catch (err) {
       // The sandbox's state went away under us: it was stopped meanwhile.
       if ((err as NodeJS.ErrnoException).code === "ENOENT") throw notFound("sandbox", s.sandboxId);
       throw ChalkError.from(err, Code.Internal);
     }
-    const oomKillsBefore = await s.oomKills();
+    const oomKillsBefore = s.oomKills();
     const args = [
       `--debug-log=${logFile}`,
       "exec",
@@ -178,7 +184,7 @@ export class LocalProcess implements Process {
     let input: Writable;
     try {
       if (s.options.pty) {
-        pty = new PtyRelay(s.options.pty);
+        pty = new PtyRelay(s.ptyRelayPath, s.options.pty);
         child = pty.spawn(s.ctx, args);
         streams = { stdout: pty.output, stderr: pty.emptyStderr };
         input = pty.input;
@@ -198,8 +204,8 @@ export class LocalProcess implements Process {
       child.once("exit", (code) => resolve(code));
     });
     const ended = exited.then(async (code) => {
-      const log = await readFile(logFile, "utf8").catch(() => "");
-      await rm(logFile, { force: true });
+      const log = readSmall(logFile);
+      void rm(logFile, { force: true }).catch(() => undefined);
       return { code, log };
     });
     try {
@@ -218,7 +224,9 @@ export class LocalProcess implements Process {
       }
       return new LocalProcess(pid, s, input, streams, ended, pty, oomKillsBefore);
     } finally {
-      await Promise.all([rm(pidFile, { force: true }), rm(specFile, { force: true })]);
+      // runsc has read the process file and written the pid file by now: both go at once, off the
+      // exec's critical path.
+      void Promise.all([rm(pidFile, { force: true }), rm(specFile, { force: true })]).catch(() => undefined);
     }
   }
 
@@ -241,32 +249,25 @@ export class LocalProcess implements Process {
 
   /** Whether the OOM killer struck in the sandbox while this process ran. */
   async #oomKilled(): Promise<boolean> {
-    return (await this.s.oomKills()) > this.oomKillsBefore;
+    return this.s.oomKills() > this.oomKillsBefore;
   }
 
   /**
-   * Sends a signal to the process's group. runsc starts each exec as the leader of its own session
-   * and process group (pgid = pid) and can signal only single processes (`runsc kill --pid`), so a
-   * helper `kill -N -PGID` runs inside the sandbox and the signal reaches the children too. In a
-   * root filesystem without `/bin/sh` the signal goes to the process alone. Signalling a process
-   * that has ended does nothing.
+   * Sends a signal to the process's group: runsc starts each exec as the leader of its own session
+   * and process group (pgid = pid), and `runsc kill --pgid` delivers to every member, children
+   * included, whatever the root filesystem holds. Signalling a process that has ended does nothing.
    */
   async signal(signal: SignalLike): Promise<void> {
     const n = signalNumber(signal);
     if (this.#exited) return;
     this.#sent.add(n);
-    try {
-      // dash's kill takes no "--": `kill -N -PGID` names the group.
-      await runsc(this.s.ctx, ["exec", this.s.sandboxId, "/bin/sh", "-c", `kill -${n} -${this.pid}`]);
-      return;
-    } catch (err) {
-      if (await this.#endedSoon()) return;
-      // A shell that ran but found no such group: the process ended meanwhile.
-      if (/no such process/i.test(ChalkError.from(err).message)) return;
-    }
-    await runsc(this.s.ctx, ["kill", `--pid=${this.pid}`, this.s.sandboxId, String(n)]).catch(async (err) => {
-      if (!(await this.#endedSoon())) throw err;
-    });
+    await runsc(this.s.ctx, ["kill", `--pgid=${this.pid}`, this.s.sandboxId, String(n)]).catch(
+      async (err) => {
+        // The group is gone (the process ended meanwhile), or the signal raced with the exit.
+        if (/no such process group/i.test(ChalkError.from(err).message)) return;
+        if (!(await this.#endedSoon())) throw err;
+      },
+    );
   }
 
   /** Whether the process has ended or ends within a moment (a signal raced with its exit). */
@@ -283,7 +284,7 @@ export class LocalProcess implements Process {
     ] as const) {
       if (!Number.isInteger(n) || n < 1 || n > 65_535) throw invalidArgument(f, `${n} is not 1 to 65535`);
     }
-    this.pty.resize(cols, rows);
+    await this.pty.resize(cols, rows);
   }
 
   wait(): Promise<ProcessExit> {
@@ -301,11 +302,11 @@ async function waitForPid(pidFile: string, exit: Promise<unknown>): Promise<numb
     exited = true;
   });
   for (let waited = 0; ; waited += 2) {
-    const pid = Number.parseInt(await readFile(pidFile, "utf8").catch(() => ""), 10);
+    const pid = Number.parseInt(readSmall(pidFile), 10);
     if (pid > 0) return pid;
     if (exited) {
       // The pid file may have been written just before the exit.
-      const last = Number.parseInt(await readFile(pidFile, "utf8").catch(() => ""), 10);
+      const last = Number.parseInt(readSmall(pidFile), 10);
       return last > 0 ? last : undefined;
     }
     await sleep(waited < 1000 ? 2 : 20);
@@ -316,4 +317,13 @@ async function drain(stream: Readable): Promise<string> {
   let s = "";
   for await (const chunk of stream) s += chunk.toString();
   return s;
+}
+
+/** A small state file's text, or "" when it is not there (yet). */
+function readSmall(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
 }

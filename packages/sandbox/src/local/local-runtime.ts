@@ -1,26 +1,21 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ChalkError, Code, notFound, parseCpu, parseMemory } from "@chalk/core";
-import type { ProcessExit, Sandbox, SandboxCreateOptions, SandboxInfo, SandboxRuntime } from "../types.js";
+import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
+import type { Sandbox, SandboxCreateOptions, SandboxInfo, SandboxRuntime } from "../types.js";
 import { writeBundle } from "./bundle.js";
-import { oomKills, prepareMemoryCgroup, removeCgroups, sandboxCgroupPath } from "./cgroups.js";
+import { prepareMemoryCgroup, sandboxCgroupPath } from "./cgroups.js";
 import { childEnv } from "./child-env.js";
 import { LocalSandbox } from "./local-sandbox.js";
-import {
-  reserveNetwork,
-  type SandboxNetwork,
-  sandboxResolvConf,
-  setupNetwork,
-  teardownNetwork,
-} from "./network.js";
-import { mountOverlay, unmountOverlay } from "./overlay.js";
-import { findRunsc, type RunscContext, runsc, runscArgv, runscError, runscLogErrors } from "./runsc.js";
+import { netnsPath, reserveNetwork, sandboxResolvConf, setupNetwork } from "./network.js";
+import { mountOverlay } from "./overlay.js";
+import { type RunscContext, runscArgv, runscError, runscLogErrors } from "./runsc.js";
+import { defaultPtyRelayPath, defaultRunscPath } from "./runsc-binary.js";
+import { SANDBOX_ID_PATTERN, type SandboxMeta, SandboxStore, validSandboxId } from "./sandbox-store.js";
 import { validateCreateOptions } from "./validate.js";
-import { waitStatusFromExitCode, waitStatusFromLog } from "./wait-status.js";
 
 /** Options for {@link LocalRuntime}. */
 export interface LocalRuntimeOptions {
@@ -30,8 +25,18 @@ export interface LocalRuntimeOptions {
    * sandboxes. Default `/var/lib/chalk/sandbox`.
    */
   stateDir?: string;
-  /** Path of the runsc binary. Default: `runsc` on PATH. */
+  /**
+   * Path of the runsc binary. It must be the pinned gVisor (`RUNSC_VERSION`): another version
+   * fails with `failed_precondition`, a missing one with `unavailable`, both before any work.
+   * Default: the pinned build in the cache, `${CHALK_CACHE:-/var/cache/chalk}/gvisor/<version>/runsc`
+   * (built by `bash tooling/scripts/setup.sh`).
+   */
   runscPath?: string;
+  /**
+   * Path of the PTY relay (`chalk-pty-relay`, built with the pinned gVisor by the same setup), used
+   * only by processes spawned with `pty`. Default: beside the pinned runsc in the cache.
+   */
+  ptyRelayPath?: string;
 }
 
 /** Create options that only the in-process runtime understands. */
@@ -43,23 +48,6 @@ export interface LocalSandboxCreateOptions extends SandboxCreateOptions {
    */
   writableLayerDir?: string;
 }
-
-/** @internal What the runtime records about a sandbox, in `<stateDir>/sandboxes/<id>/meta.json`. */
-export interface SandboxMeta {
-  id: string;
-  createdAt: string;
-  labels: Record<string, string>;
-  network: "none" | "host";
-  net: SandboxNetwork | undefined;
-  upper: string;
-  work: string;
-  merged: string;
-  ownsUpper: boolean;
-  workdir: string;
-  resources: { cpu: string | undefined; memory: string | undefined; pids: number };
-}
-
-const ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
 /**
  * Runs gVisor sandboxes on this machine, with no server: each sandbox is a `runsc` instance over an
@@ -79,52 +67,53 @@ const ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
   /** The state directory. */
   readonly stateDir: string;
-  readonly #runscPath: string | undefined;
-  #binary: string | undefined;
-  /** Exit statuses of init processes whose sandboxes this process deleted, for late waiters. */
-  readonly #finalExits = new Map<string, ProcessExit>();
+  readonly #store: SandboxStore;
 
   constructor(options: LocalRuntimeOptions = {}) {
     this.stateDir = options.stateDir ?? "/var/lib/chalk/sandbox";
-    this.#runscPath = options.runscPath;
+    this.#store = new SandboxStore(
+      this.stateDir,
+      options.runscPath ?? defaultRunscPath(),
+      options.ptyRelayPath ?? defaultPtyRelayPath(),
+    );
   }
 
-  /** @internal The runsc context of a sandbox: the same global flags for every call. */
-  runscContext(network: "none" | "host", netns?: string): RunscContext {
-    this.#binary ??= findRunsc(this.#runscPath);
-    const ctx: RunscContext = { binary: this.#binary, root: join(this.stateDir, "runsc"), network };
-    if (netns) ctx.netns = netns;
-    return ctx;
+  /** The runsc binary this runtime uses (checked to be the pinned version at first use). */
+  get runscPath(): string {
+    return this.#store.runscPath;
   }
 
-  /** @internal The state directory of one sandbox. */
-  sandboxDir(id: string): string {
-    return join(this.stateDir, "sandboxes", id);
+  /**
+   * Checks that the runsc binary is the pinned gVisor (`RUNSC_VERSION`), as the first call of
+   * every runtime does: `unavailable` when it is missing, `failed_precondition` when it is another
+   * version, both naming the setup command. For hosts that want to fail at start.
+   */
+  async checkRunsc(): Promise<void> {
+    await this.#store.runscContext("none");
   }
 
   /**
    * Creates and starts a sandbox. Everything is checked first (shapes, resource strings, that
-   * each layer exists, that runsc is installed); a failure midway undoes what was made.
+   * each layer exists, that runsc is the pinned build); a failure midway undoes what was made.
    */
   async create(options: LocalSandboxCreateOptions): Promise<Sandbox> {
     const v = await validateCreateOptions(options);
-    if (v.id !== undefined && !ID_PATTERN.test(v.id)) {
+    if (v.id !== undefined && !validSandboxId(v.id)) {
       throw new ChalkError(
         Code.InvalidArgument,
-        `id: ${JSON.stringify(v.id)} is not valid; accepted: ${ID_PATTERN}`,
-        {
-          field: "id",
-        },
+        `id: ${JSON.stringify(v.id)} is not valid; accepted: ${SANDBOX_ID_PATTERN}`,
+        { field: "id" },
       );
     }
     const args = v.command ?? idleCommand(v.rootfs);
-    const network = v.network ? "host" : "none";
-    this.runscContext(network); // fails with the install hint, before any work, when runsc is missing
+    const network = v.network ? "sandbox" : "none";
+    // A missing or foreign runsc fails here with the setup command, before any work.
+    const ctx = await this.#store.runscContext(network);
     const id = v.id ?? `sb-${randomBytes(6).toString("hex")}`;
-    const dir = this.sandboxDir(id);
+    const dir = this.#store.sandboxDir(id);
     // Bundles and runsc's state carry the sandbox's environment, secrets included: root only.
     await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
-    await mkdir(join(this.stateDir, "runsc"), { recursive: true, mode: 0o700 });
+    await mkdir(ctx.root, { recursive: true, mode: 0o700 });
     try {
       await mkdir(dir, { mode: 0o700 });
     } catch (err) {
@@ -154,7 +143,7 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
     try {
       // Recorded before anything is made, so that stop() (from any process) finds all of it.
       if (v.network) meta.net = await reserveNetwork(randomBytes(4).toString("hex"), id);
-      await this.#writeMeta(meta);
+      await this.#store.writeMeta(meta);
       await Promise.all([
         mkdir(upper, { recursive: true }),
         mkdir(meta.work, { recursive: true }),
@@ -183,25 +172,26 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
         pids: v.pids,
         mounts,
         cgroupsPath: sandboxCgroupPath(id),
+        netns: meta.net ? netnsPath(meta.net) : undefined,
       });
       // The init process's stdout and stderr go straight from the sandbox to the log file.
       const log = await open(v.logPath ?? "/dev/null", "a");
       try {
-        await startSandbox(this.runscContext(network, meta.net?.netns), id, bundle, dir, log.fd);
+        await startSandbox(ctx, id, bundle, dir, log.fd);
       } finally {
         await log.close();
       }
     } catch (err) {
-      await this.destroy(meta).catch(() => undefined);
+      await this.#store.destroy(meta).catch(() => undefined);
       throw err;
     }
-    return new LocalSandbox(this, id);
+    return new LocalSandbox(this.#store, id);
   }
 
   /** Reattaches to a sandbox by id (not_found when this state directory has none). */
   async get(id: string): Promise<Sandbox> {
-    await this.readMeta(id);
-    return new LocalSandbox(this, id);
+    await this.#store.readMeta(id);
+    return new LocalSandbox(this.#store, id);
   }
 
   /** Lists the sandboxes of this state directory, oldest first, optionally only those with all `labels`. */
@@ -209,7 +199,7 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
     const ids = await readdir(join(this.stateDir, "sandboxes")).catch(() => [] as string[]);
     const infos: SandboxInfo[] = [];
     for (const id of ids) {
-      const info = await new LocalSandbox(this, id).info().catch(() => undefined);
+      const info = await new LocalSandbox(this.#store, id).info().catch(() => undefined);
       if (!info) continue;
       if (Object.entries(options.labels ?? {}).every(([k, val]) => info.labels[k] === val)) infos.push(info);
     }
@@ -218,65 +208,6 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
 
   /** Reattaching does not need the runtime open; disposing it leaves every sandbox running. */
   async [Symbol.asyncDispose](): Promise<void> {}
-
-  /** @internal */
-  async readMeta(id: string): Promise<SandboxMeta> {
-    if (typeof id !== "string" || !ID_PATTERN.test(id)) throw notFound("sandbox", String(id));
-    try {
-      return JSON.parse(await readFile(join(this.sandboxDir(id), "meta.json"), "utf8")) as SandboxMeta;
-    } catch {
-      throw notFound("sandbox", id);
-    }
-  }
-
-  async #writeMeta(meta: SandboxMeta): Promise<void> {
-    const file = join(this.sandboxDir(meta.id), "meta.json");
-    await writeFile(`${file}.tmp`, JSON.stringify(meta), { mode: 0o600 });
-    await rename(`${file}.tmp`, file);
-  }
-
-  /**
-   * @internal How the init process ended, once it has: the exact wait status from `runsc run`'s
-   * log, and whether the kernel's OOM killer struck the sandbox. Undefined while it runs.
-   */
-  async initExit(id: string): Promise<ProcessExit | undefined> {
-    const dir = this.sandboxDir(id);
-    const code = await readFile(join(dir, "exit.code"), "utf8").catch(() => undefined);
-    if (code === undefined) return undefined;
-    const log = await readFile(join(dir, "init.log"), "utf8").catch(() => "");
-    const status = waitStatusFromLog(log) ?? waitStatusFromExitCode(Number.parseInt(code, 10), new Set());
-    const oomKilled = status.signal === "SIGKILL" && (await oomKills(id)) > 0;
-    return { ...status, timedOut: false, oomKilled };
-  }
-
-  /** @internal The init exit of a sandbox this process deleted. */
-  finalExit(id: string): ProcessExit | undefined {
-    return this.#finalExits.get(id);
-  }
-
-  /**
-   * @internal Deletes the sandbox and everything made for it: runsc's sandbox, the root
-   * filesystem mount, the writable layer (unless the caller owns it), network, cgroups, state.
-   * Safe after a partial create and when the sandbox already died.
-   */
-  async destroy(meta: SandboxMeta): Promise<void> {
-    const dir = this.sandboxDir(meta.id);
-    const ctx = this.runscContext(meta.network, meta.net?.netns);
-    await runsc(ctx, ["delete", "--force", meta.id]).catch(() => undefined);
-    // The shell that ran `runsc run` writes the init's status when runsc returns: wait for it, so
-    // that nothing writes into the directory while it goes, and keep the status for late waiters.
-    if (existsSync(join(dir, "runsc.log"))) {
-      for (let i = 0; i < 250 && !existsSync(join(dir, "exit.code")); i++) await sleep(20);
-      const exit = await this.initExit(meta.id);
-      if (exit) this.#finalExits.set(meta.id, exit);
-    }
-    if (existsSync(meta.merged)) await unmountOverlay(meta.merged);
-    if (meta.net) await teardownNetwork(meta.net, meta.id);
-    await removeCgroups(meta.id);
-    await rm(meta.work, { recursive: true, force: true });
-    if (meta.ownsUpper) await rm(meta.upper, { recursive: true, force: true });
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-  }
 }
 
 /**

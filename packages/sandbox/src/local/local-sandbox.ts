@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChalkError, Code, notFound } from "@chalk/core";
@@ -18,40 +18,53 @@ import type {
 } from "../types.js";
 import { oomKills } from "./cgroups.js";
 import { LocalProcess } from "./local-process.js";
-import type { LocalRuntime, SandboxMeta } from "./local-runtime.js";
 import { type RunscContext, runsc } from "./runsc.js";
+import type { SandboxMeta, SandboxStore } from "./sandbox-store.js";
 
-/** A sandbox of a {@link LocalRuntime}: a handle on the state directory, so any process can hold one. */
+/** A sandbox of a `LocalRuntime`: a handle on the state directory, so any process can hold one. */
 export class LocalSandbox implements Sandbox {
   constructor(
-    readonly runtime: LocalRuntime,
+    private readonly store: SandboxStore,
     readonly id: string,
   ) {}
 
   async #context(): Promise<{ meta: SandboxMeta; ctx: RunscContext }> {
-    const meta = await this.runtime.readMeta(this.id);
-    return { meta, ctx: this.runtime.runscContext(meta.network, meta.net?.netns) };
+    const meta = await this.store.readMeta(this.id);
+    return { meta, ctx: await this.store.runscContext(meta.network) };
   }
 
-  async #state(ctx: RunscContext): Promise<{ state: SandboxState; pid: number | undefined }> {
-    try {
-      const s = JSON.parse(await runsc(ctx, ["state", this.id])) as { status: string; pid: number };
-      const state: SandboxState =
-        s.status === "running" ? "running" : s.status === "created" ? "created" : "stopped";
-      return { state, pid: state === "running" && s.pid > 0 ? s.pid : undefined };
-    } catch {
-      return { state: "stopped", pid: undefined };
+  /**
+   * The sandbox's state from this runtime's own records, without a `runsc state` call (a runsc
+   * process per call, tens of ms on a loaded machine): the init has ended (the wrapper wrote its
+   * status), or the sandbox process that `runsc run --pid-file` named is alive, not a zombie, and
+   * still this sandbox's (its command line names this sandbox's bundle, so a reused pid does not
+   * count). A sandbox the kernel's OOM killer ended stays a zombie until the `runsc run` above it
+   * has cleaned up: dead already. No pid yet means runsc is still creating it.
+   */
+  #state(): { state: SandboxState; pid: number | undefined } {
+    if (this.#initEnded()) return { state: "stopped", pid: undefined };
+    const dir = this.store.sandboxDir(this.id);
+    const pid = Number.parseInt(readText(join(dir, "sandbox.pid")), 10);
+    if (!(pid > 0)) {
+      return { state: existsSync(join(dir, "runsc.log")) ? "created" : "stopped", pid: undefined };
     }
+    const cmdline = readText(`/proc/${pid}/cmdline`).split("\0");
+    const stat = readText(`/proc/${pid}/stat`);
+    const procState = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    const ours = cmdline.includes(`--bundle=${join(dir, "bundle")}`);
+    return ours && procState !== "" && procState !== "Z" && procState !== "X"
+      ? { state: "running", pid }
+      : { state: "stopped", pid: undefined };
   }
 
   /** Whether the init process has ended (the sandbox ends with it). */
   #initEnded(): boolean {
-    return existsSync(join(this.runtime.sandboxDir(this.id), "exit.code"));
+    return this.store.initEnded(this.id);
   }
 
   async info(): Promise<SandboxInfo> {
-    const { meta, ctx } = await this.#context();
-    const { state, pid } = await this.#state(ctx);
+    const meta = await this.store.readMeta(this.id);
+    const { state, pid } = this.#state();
     return {
       id: this.id,
       state,
@@ -68,10 +81,11 @@ export class LocalSandbox implements Sandbox {
     return LocalProcess.start({
       ctx,
       sandboxId: this.id,
-      sandboxDir: this.runtime.sandboxDir(this.id),
+      sandboxDir: this.store.sandboxDir(this.id),
+      ptyRelayPath: this.store.ptyRelayPath,
       argv,
       options,
-      sandboxGone: async () => this.#initEnded() || (await this.#state(ctx)).state !== "running",
+      sandboxGone: async () => this.#state().state !== "running",
       oomKills: () => oomKills(this.id),
     });
   }
@@ -92,16 +106,16 @@ export class LocalSandbox implements Sandbox {
    * the sandbox meanwhile, the status it read before deleting the state is the answer.
    */
   async wait(): Promise<ProcessExit> {
-    await this.runtime.readMeta(this.id);
+    await this.store.readMeta(this.id);
     while (!this.#initEnded()) {
-      if (!existsSync(this.runtime.sandboxDir(this.id))) {
-        const final = this.runtime.finalExit(this.id);
+      if (!existsSync(this.store.sandboxDir(this.id))) {
+        const final = this.store.finalExit(this.id);
         if (final) return final;
         throw notFound("sandbox", this.id);
       }
       await sleep(50);
     }
-    return (await this.runtime.initExit(this.id)) ?? this.runtime.finalExit(this.id) ?? this.#gone();
+    return (await this.store.initExit(this.id)) ?? this.store.finalExit(this.id) ?? this.#gone();
   }
 
   #gone(): never {
@@ -134,10 +148,19 @@ export class LocalSandbox implements Sandbox {
       while (Date.now() < deadline && !this.#initEnded()) await sleep(50);
     }
     await runsc(ctx, ["kill", "--all", this.id, "9"]).catch(() => undefined);
-    await this.runtime.destroy(meta);
+    await this.store.destroy(meta);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
+  }
+}
+
+/** A small file's text (state files, procfs), or "" when it is not there. */
+function readText(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
   }
 }

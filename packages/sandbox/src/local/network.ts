@@ -44,6 +44,11 @@ export interface SandboxNetwork {
   slot: number;
 }
 
+/** The path of a sandbox network's namespace, as the sandbox's OCI config names it. */
+export function netnsPath(n: SandboxNetwork): string {
+  return `/var/run/netns/${n.netns}`;
+}
+
 function sh(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
     execFile(cmd, args, { env: childEnv() }, (err, stdout, stderr) =>

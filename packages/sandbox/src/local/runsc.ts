@@ -1,46 +1,34 @@
 import { type ChildProcess, execFile, type SpawnOptions, spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { delimiter, join } from "node:path";
 import { ChalkError, Code } from "@chalk/core";
 import { childEnv } from "./child-env.js";
 
 /** How one sandbox's runsc calls are made: the same global flags for every call, as runsc requires. */
 export interface RunscContext {
-  /** Path of the runsc binary. */
+  /** Path of the runsc binary (checked to be the pinned version before the first sandbox is made). */
   binary: string;
   /** runsc's state root (`--root`). */
   root: string;
-  /** `none` or `host` (host = the sandbox's own network namespace). */
-  network: "none" | "host";
   /**
-   * The sandbox's network namespace, for networked sandboxes. Every call runs inside it: runsc
-   * talks to a sandbox over an abstract unix socket, and those belong to a network namespace.
+   * `none`: loopback only, in a namespace of runsc's own. `sandbox`: gVisor's own network stack
+   * (netstack) over the interfaces of the network namespace named in the sandbox's OCI config, so
+   * the host kernel's TCP/IP stack is not exposed to the sandbox.
    */
-  netns?: string;
+  network: "none" | "sandbox";
 }
 
-/** Finds runsc on PATH, or fails with the install hint. */
-export function findRunsc(explicit?: string): string {
-  const candidates = explicit
-    ? [explicit]
-    : (process.env.PATH ?? "").split(delimiter).map((d) => join(d, "runsc"));
-  for (const c of candidates) {
-    try {
-      accessSync(c, constants.X_OK);
-      return c;
-    } catch {
-      // next
-    }
-  }
-  throw new ChalkError(
-    Code.Unavailable,
-    `runsc (gVisor) not found${explicit ? ` at ${explicit}` : " on PATH"}; install it with \`apt-get install runsc\` (Debian) and run as root`,
-  );
-}
-
-/** The global flags of every runsc call for a context. */
+/**
+ * The global flags of every runsc call for a context. `--overlay2=none`: the root filesystem is
+ * the host overlayfs this runtime mounts, and the sandbox's writes must land in its upper
+ * directory (the image builder's layers, later quotas and snapshots), not in runsc's default
+ * `root:self` file store (a 1 GiB sparse `.gvisor.filestore.<id>` inside the root filesystem).
+ */
 export function globalFlags(ctx: RunscContext): string[] {
-  return [`--root=${ctx.root}`, `--network=${ctx.network}`];
+  return [
+    `--root=${ctx.root}`,
+    `--network=${ctx.network}`,
+    "--overlay2=none",
+    "--gofer-network-namespace=new",
+  ];
 }
 
 /** runsc's error messages, translated once: pattern → code. */
@@ -105,12 +93,7 @@ export function spawnRunsc(
   return spawn(cmd, argv, { env: childEnv(), ...options });
 }
 
-/**
- * The full command line of a runsc call: the binary, the global flags, the arguments, and for a
- * networked sandbox `nsenter --net=…` in front (`nsenter` keeps the cgroup mounts that
- * `ip netns exec` would hide from runsc).
- */
+/** The full command line of a runsc call: the binary, the global flags, the arguments. */
 export function runscArgv(ctx: RunscContext, args: readonly string[]): [string, ...string[]] {
-  const argv: [string, ...string[]] = [ctx.binary, ...globalFlags(ctx), ...args];
-  return ctx.netns ? ["nsenter", `--net=/var/run/netns/${ctx.netns}`, ...argv] : argv;
+  return [ctx.binary, ...globalFlags(ctx), ...args];
 }

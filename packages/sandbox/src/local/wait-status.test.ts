@@ -17,6 +17,11 @@ describe("runsc wait statuses", () => {
       "",
     ].join("\n");
     expect(waitStatusFromLog(log)).toEqual({ exitCode: null, signal: "SIGKILL" });
+    const pinned = [
+      "I1201 00:16:07.753452   21688 cli.go:278] Args: [runsc exec x sh -c kill -KILL $$]",
+      "I1201 00:16:07.765679   21688 cli.go:317] Exiting with status: 15",
+    ].join("\n");
+    expect(waitStatusFromLog(pinned)).toEqual({ exitCode: null, signal: "SIGTERM" });
     expect(waitStatusFromLog("W1128 FATAL ERROR: waiting on pid 7")).toBeUndefined();
   });
 

@@ -10,12 +10,13 @@ export interface WaitStatus {
 
 /**
  * runsc ends every command by logging `Exiting with status: N`, where N is the raw wait status of
- * the process it ran (`run` and `exec` then exit with `128 + signal` or the exit code, which cannot
- * tell `exit 137` from SIGKILL). Its info-level log, sent to a pipe or a file with `--debug-log`,
- * carries that line; this finds the last one.
+ * the process it ran (`run` and `exec` then exit with `128 + signal` or the exit code, and
+ * `runsc wait` prints the same, none of which tells `exit 137` from SIGKILL). Its info-level log,
+ * sent to a file with `--debug-log`, carries that line (from `main.go` in the 2022 runsc, from
+ * `cli.go` in the pinned one); this finds the last one.
  */
 export function waitStatusFromLog(log: string): WaitStatus | undefined {
-  const matches = [...log.matchAll(/^I[\d.: ]+\d+ main\.go:\d+\] Exiting with status: (\d+)$/gm)];
+  const matches = [...log.matchAll(/^I[\d.: ]+\d+ [\w.-]+\.go:\d+\] Exiting with status: (\d+)$/gm)];
   const raw = matches.at(-1)?.[1];
   return raw === undefined ? undefined : decodeWaitStatus(Number(raw));
 }

@@ -30,6 +30,9 @@ import type {
 import { exitFromWire, infoFromWire, specToWire } from "../wire.js";
 
 type ExecRequestInit = MessageInitShape<typeof ExecRequestSchema>;
+
+/** Bytes of stdin per exec message: far below the 8 MiB message limit, large enough to be cheap. */
+const STDIN_CHUNK_BYTES = 1024 * 1024;
 type SandboxClient = Client<typeof SandboxService>;
 
 /** Options for {@link connectSandboxes}: a transport to share, or what to open one with. */
@@ -162,7 +165,12 @@ class RemoteProcess implements Process {
       write: async (data) => {
         if (stdinClosed) throw new ChalkError(Code.FailedPrecondition, "stdin is closed");
         const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-        await this.requests.send({ message: { case: "stdin", value: bytes } });
+        // One message per STDIN_CHUNK_BYTES: a large write must not exceed the message size limit.
+        for (let at = 0; at < bytes.byteLength || at === 0; at += STDIN_CHUNK_BYTES) {
+          const value = bytes.subarray(at, at + STDIN_CHUNK_BYTES);
+          await this.requests.send({ message: { case: "stdin", value } });
+          if (bytes.byteLength === 0) break;
+        }
       },
       end: async () => {
         if (stdinClosed) return;

@@ -1,0 +1,3 @@
+module chalk.dev/tooling/cluster/pause
+
+go 1.26.3

@@ -4,7 +4,7 @@
  * table of ratios. `sandbox.ts` runs it on the in-process runtime and the gRPC client; another
  * runtime is one more {@link SandboxBenchColumn}.
  */
-import type { Sandbox, SandboxRuntime } from "@chalk/sandbox";
+import type { Sandbox, SandboxCreateOptions, SandboxRuntime } from "@chalk/sandbox";
 import { RawRunsc } from "./raw-runsc.js";
 import { median } from "./stats.js";
 
@@ -12,8 +12,11 @@ import { median } from "./stats.js";
 export interface SandboxBenchColumn {
   /** Column heading, e.g. "in-process". */
   label: string;
-  /** Starts the runtime (a server, a connection…); `close` ends it. */
-  open(): Promise<{ runtime: SandboxRuntime; close(): Promise<void> }>;
+  /**
+   * Starts the runtime (a server, a connection…); `close` ends it. `base` is what its sandboxes run
+   * (default: `{ rootfs }` of the options; a server takes an image reference instead).
+   */
+  open(): Promise<{ runtime: SandboxRuntime; base?: SandboxCreateOptions; close(): Promise<void> }>;
   /**
    * Targets as ratios to the floor: create and exec at most; stream at least, as a ratio to raw
    * `runsc exec` read by a Node process (the floor any runtime that hands bytes to Node pays).
@@ -94,7 +97,7 @@ export async function runSandboxBench(
   };
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const raw = new RawRunsc(o.rootfs);
-  const opened: { runtime: SandboxRuntime; close(): Promise<void> }[] = [];
+  const opened: Awaited<ReturnType<SandboxBenchColumn["open"]>>[] = [];
   try {
     for (const c of columns) opened.push(await c.open());
     const samples = columns.map(() => ({
@@ -109,7 +112,7 @@ export async function runSandboxBench(
     raw.run();
     raw.exec();
     for (const rt of opened) {
-      const s = await rt.runtime.create({ rootfs: o.rootfs });
+      const s = await rt.runtime.create(rt.base ?? { rootfs: o.rootfs });
       await s.exec("/bin/true");
       await s.stop();
     }
@@ -124,7 +127,7 @@ export async function runSandboxBench(
           let made: { stop(): Promise<void> } | undefined;
           samples[k]!.create.push(
             await time(async () => {
-              const s = await rt.runtime.create({ rootfs: o.rootfs });
+              const s = await rt.runtime.create(rt.base ?? { rootfs: o.rootfs });
               made = s;
               await s.exec("/bin/true");
             }),
@@ -135,7 +138,7 @@ export async function runSandboxBench(
     }
 
     const sandboxes: Sandbox[] = [];
-    for (const rt of opened) sandboxes.push(await rt.runtime.create({ rootfs: o.rootfs }));
+    for (const rt of opened) sandboxes.push(await rt.runtime.create(rt.base ?? { rootfs: o.rootfs }));
     try {
       log(`exec round trip: ${rounds.exec} rounds`);
       for (let i = 0; i < rounds.exec; i++) {

@@ -18,7 +18,7 @@ import { SandboxService } from "@chalk/proto/sandbox/v1";
 import { addService, createTransport, listen } from "@chalk/rpc";
 import { connectSandboxes } from "@chalk/sandbox";
 import { defaultRunscPath, LocalRuntime } from "@chalk/sandbox/local";
-import { sandboxServiceImpl } from "@chalk/sandbox/server";
+import { sandboxesFromImages, sandboxServiceImpl } from "@chalk/sandbox/server";
 import { runSandboxBench, type SandboxBenchColumn, sandboxBenchTable } from "./sandbox-bench.js";
 
 const repo = join(import.meta.dirname, "..", "..");
@@ -49,14 +49,21 @@ const columns: SandboxBenchColumn[] = [
     targets: { create: 1.5, exec: 1.5, stream: 0.6 },
     async open() {
       const { runtime: local, dispose } = await localState();
+      // A server resolves image references in its own store: here one image, the test rootfs.
+      const images = sandboxesFromImages(local, async () => ({
+        rootfs: [rootfs],
+        env: {},
+        workdir: undefined,
+      }));
       const server = await listen({
         address: "127.0.0.1:0",
-        register: (s) => addService(s, SandboxService, sandboxServiceImpl(local)),
+        register: (s) => addService(s, SandboxService, sandboxServiceImpl(images)),
       });
       const { address } = server;
       const transport = createTransport({ address, environment: "bench" });
       return {
         runtime: connectSandboxes({ transport }),
+        base: { image: "minbase" },
         async close() {
           transport.close();
           server.close();

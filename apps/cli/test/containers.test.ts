@@ -159,7 +159,7 @@ describe("chalk run --detach, ps, inspect", () => {
       env: { PLAIN: "1", FROM_HERE: "copied" },
       secrets: [
         { kind: "secret", name: secret },
-        { kind: "local_env", name: "LOCAL_SECRET" },
+        { kind: "localEnv", name: "LOCAL_SECRET" },
       ],
       volumes: [{ name: vol, mountPath: "/data", readOnly: false }],
       port: 8080,

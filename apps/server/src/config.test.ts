@@ -136,4 +136,14 @@ describe("server configuration", () => {
     expect(environmentDefaults(c, "prod")).toEqual({ cpu: "1", memory: "4Gi" });
     expect(environmentDefaults(c, "dev")).toEqual({ cpu: "1", memory: "1Gi" });
   });
+
+  test("an operator image's name must be an image reference, since containers name it as one", () => {
+    expect(config(["--token", token, "--rootfs-image", "minbase=/srv/rootfs"]).rootfsImages).toEqual({
+      minbase: "/srv/rootfs",
+    });
+    expect(() => config(["--token", token, "--rootfs-image", "a:b:c=/srv/rootfs"])).toThrow(ConfigError);
+    expect(() => config(["--token", token, "--rootfs-image", "a:b:c=/srv/rootfs"])).toThrow(
+      /--rootfs-image a:b:c/,
+    );
+  });
 });

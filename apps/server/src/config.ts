@@ -1,8 +1,9 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
 import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
+import { parseReference } from "@chalk/image";
 import { isLoopback } from "@chalk/rpc";
 import { z } from "zod";
 import {
@@ -262,9 +263,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     throw new ConfigError(`--backend: ${JSON.stringify(c.backend)} is unknown; accepted: "local"`);
   }
   for (const e of c.rootfsImages) {
-    const dir = e.slice(e.indexOf("=") + 1);
-    if (!existsSync(join(dir, "bin")) && !existsSync(join(dir, "usr"))) {
-      throw new ConfigError(`--rootfs-image ${e}: ${dir} is not a root filesystem (no bin/ or usr/)`);
+    // Containers and sandboxes name it as an image reference: it must parse as one.
+    try {
+      parseReference(e.slice(0, e.indexOf("=")), "--rootfs-image");
+    } catch (err) {
+      throw new ConfigError(`--rootfs-image ${e}: ${ChalkError.from(err).rawMessage}`);
     }
   }
   const tokens = readTokens(values.token as string[] | undefined, pick("tokens-file"), env);

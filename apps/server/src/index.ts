@@ -16,6 +16,31 @@
  *
  * @packageDocumentation
  */
+
+export {
+  type BackendCapability,
+  type BackendCapacity,
+  type BackendContainer,
+  type BackendImage,
+  type BackendImages,
+  type BackendSecrets,
+  type BackendVolumes,
+  type BuildLogLine,
+  type ComputeBackend,
+  type ContainerEnd,
+  type ContainerLaunch,
+  type ContainerLogs,
+  requireCapability,
+  type VolumeMountRequest,
+} from "./backend/compute-backend.js";
+export type {
+  ContainerRecord,
+  ContainerRecords,
+  ContainerRef,
+  ContainerUpdate,
+} from "./backend/container-records.js";
+export { SqliteContainerRecords } from "./backend/sqlite-container-records.js";
+export { unimplemented } from "./backend/unimplemented.js";
 export {
   ConfigError,
   type EnvironmentDefaults,
@@ -26,5 +51,6 @@ export {
   type ServerConfig,
   USAGE,
 } from "./config.js";
-export { localBackend } from "./local-backend.js";
-export { type Backend, type RunningServer, type ServerStartOptions, startServer } from "./server.js";
+export { localBackend } from "./local/local-backend.js";
+export { type RunningServer, type ServerStartOptions, startServer } from "./server.js";
+export type { ServiceAdder } from "./service-adder.js";

@@ -4,7 +4,7 @@
  * SIGINT (containers keep running). A bad configuration exits with status 2 and a message naming it.
  */
 import { ConfigError, parseConfig, USAGE } from "./config.js";
-import { localBackend } from "./local-backend.js";
+import { localBackend } from "./local/local-backend.js";
 import { createLogger } from "./logging.js";
 import { guardProcess } from "./process-guard.js";
 import { startServer } from "./server.js";
@@ -26,7 +26,17 @@ async function main(): Promise<void> {
   }
   const log = createLogger(parsed.config.logLevel);
   guardProcess(log);
-  const server = await startServer(parsed.config, { backend: localBackend, log });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(parsed.config, { backend: localBackend, log });
+  } catch (err) {
+    // The backend checks what it alone can (an operator image that is not a root filesystem).
+    if (err instanceof ConfigError) {
+      process.stderr.write(`chalk-server: ${err.rawMessage}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   let closing = false;
   const shutdown = () => {
     if (closing) return;

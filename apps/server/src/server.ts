@@ -1,46 +1,23 @@
-import { readdirSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
 import type { Server as HttpServer } from "node:http";
-import { join } from "node:path";
-import { ChalkError, Code } from "@chalk/core";
 import { ContainerService } from "@chalk/proto/container/v1";
 import { SandboxService } from "@chalk/proto/sandbox/v1";
-import { VolumeService } from "@chalk/proto/volume/v1";
 import { type AddServiceOptions, addService, createServer } from "@chalk/rpc";
-import type { SandboxRuntime } from "@chalk/sandbox";
 import { sandboxServiceImpl } from "@chalk/sandbox/server";
-import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
 import type { Logger } from "pino";
 import { requireToken, requireValidEnvironment } from "./auth.js";
-import type { ServerConfig } from "./config.js";
-import { ContainerManager, type SecretsProvider } from "./container-manager.js";
-import { containerServiceImpl } from "./container-service.js";
-import type { ImageProvider } from "./images.js";
+import type { ComputeBackend } from "./backend/compute-backend.js";
+import { environmentDefaults, type ServerConfig } from "./config.js";
+import { containerServiceImpl } from "./container/container-service.js";
+import { Containers } from "./container/containers.js";
+import { reconcile } from "./container/reconcile.js";
 import { callCode, createLogger, logCall } from "./logging.js";
 import { ServerMetrics } from "./metrics.js";
-import { StateStore } from "./state.js";
-
-/** The parts a backend provides: the runtime, images and secrets. */
-export interface Backend {
-  runtime: SandboxRuntime;
-  images: ImageProvider;
-  secrets: SecretsProvider;
-  /** Extra gRPC services to mount (image, secrets), with the same interceptors. */
-  mount(
-    add: <S extends Parameters<typeof addService>[1]>(
-      service: S,
-      impl: Parameters<typeof addService<S>>[2],
-    ) => void,
-  ): void;
-  /** Directories whose contents clients may use as a sandbox root filesystem. */
-  rootfsRoots: string[];
-  close(): Promise<void>;
-}
+import type { ServiceAdder } from "./service-adder.js";
 
 /** Options for {@link startServer}. */
 export interface ServerStartOptions {
-  /** Creates the backend for the configuration. */
-  backend(config: ServerConfig, volumes: VolumeStore, log: Logger): Promise<Backend>;
+  /** Creates the compute backend for the configuration (`localBackend`). */
+  backend(config: ServerConfig, log: Logger): Promise<ComputeBackend>;
   /** A logger; default: pino JSON on stdout at the configured level. */
   log?: Logger;
 }
@@ -55,38 +32,23 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function hasNvidiaDevice(): boolean {
-  try {
-    return readdirSync("/dev").some((d) => /^nvidia\d+$/.test(d));
-  } catch {
-    return false;
-  }
-}
-
 /**
- * Starts the Chalk server: state, backend, reconciliation, then the gRPC services (container,
- * sandbox, volume and the backend's), health, reflection, and the metrics endpoint.
+ * Starts the Chalk server: the backend, the container service's reconciliation with it, then the
+ * gRPC services (containers, sandboxes, and the backend's volumes, secrets and images), health,
+ * reflection, and the metrics endpoint.
  */
 export async function startServer(config: ServerConfig, options: ServerStartOptions): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel);
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const state = StateStore.open(config.dataDir);
-  const metrics = new ServerMetrics(() => state.countByStatus());
-  const volumes = await VolumeStore.open({ dataDir: join(config.dataDir, "volumes") });
-  const backend = await options.backend(config, volumes, log);
-  const manager = new ContainerManager({
-    config,
-    state,
-    runtime: backend.runtime,
-    images: backend.images,
-    volumes,
-    secrets: backend.secrets,
+  const backend = await options.backend(config, log);
+  const metrics = new ServerMetrics(() => backend.records.countByStatus());
+  const containers = new Containers({
+    backend,
+    defaults: (environment) => environmentDefaults(config, environment),
+    maxConcurrentExecs: config.maxConcurrentExecs,
     metrics,
     log,
-    hasGpu: hasNvidiaDevice(),
   });
-  await manager.reconcile();
-  manager.startLogRotation();
+  await reconcile(containers);
 
   const interceptors = [
     ...(config.insecureNoAuth && config.tokens.length === 0 ? [] : [requireToken(config.tokens)]),
@@ -100,35 +62,20 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
     },
   };
   const server = createServer({ address: config.listen, tls: config.tls });
-  const add: Parameters<Backend["mount"]>[0] = (service, impl) =>
-    addService(server, service, impl, serviceOptions);
-  add(ContainerService, containerServiceImpl(manager, metrics));
+  const add: ServiceAdder = (service, impl) => addService(server, service, impl, serviceOptions);
+  add(ContainerService, containerServiceImpl(containers, metrics));
   add(
     SandboxService,
-    sandboxServiceImpl(backend.runtime, {
+    sandboxServiceImpl(backend.sandboxes, {
       scopeToEnvironment: true,
-      admit(o) {
-        if ((o.mounts?.length ?? 0) > 0 || o.logPath) {
-          throw new ChalkError(
-            Code.PermissionDenied,
-            "spec: mounts and log_path are not accepted from clients",
-          );
-        }
-        const layers = typeof o.rootfs === "string" ? [o.rootfs] : o.rootfs;
-        for (const l of layers) {
-          if (!backend.rootfsRoots.some((root) => l.startsWith(`${root}/`)) || l.includes("/../")) {
-            throw new ChalkError(
-              Code.PermissionDenied,
-              `spec.rootfs: ${JSON.stringify(l)} is not an image this server built; run a Container instead`,
-            );
-          }
-        }
-        return o;
+      // Sandboxes get the caller's environment's default resources, as containers do.
+      admit(o, ctx) {
+        const defaults = environmentDefaults(config, ctx.environment);
+        return { ...o, cpu: o.cpu ?? defaults.cpu, memory: o.memory ?? defaults.memory };
       },
     }),
   );
-  add(VolumeService, volumeServiceImpl(volumes));
-  backend.mount(add);
+  backend.mountServices(add);
   const address = await server.start();
 
   let metricsServer: HttpServer | undefined;
@@ -154,10 +101,8 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
     async close() {
       await server.stop();
       metricsServer?.close();
-      manager.close();
+      containers.close();
       await backend.close();
-      await volumes.close();
-      state.close();
       log.info("chalk-server stopped (containers keep running)");
     },
   };

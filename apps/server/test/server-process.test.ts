@@ -3,7 +3,7 @@
  * metrics, and a clean SIGTERM.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -118,6 +118,25 @@ describe("chalk-server", () => {
     expect(code).toBe(2);
     expect(stderr).toContain("--token TOKEN@env1,env2, or --token TOKEN@* for every environment");
     expect(stderr).not.toContain("a-token-of-enough-length");
+  });
+
+  test("an operator image that is not a root filesystem stops the server with status 2 before anything opens", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "chalk-rootfs-config-"));
+    try {
+      expect(
+        await cli([
+          "--token",
+          "a-token-of-enough-length@*",
+          "--data-dir",
+          dataDir,
+          "--rootfs-image",
+          `empty=${dataDir}`,
+        ]),
+      ).toMatchObject({ code: 2, stderr: expect.stringContaining("is not a root filesystem") });
+      expect(readdirSync(dataDir)).toEqual([]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   test("the health service answers SERVING without a token", async () => {

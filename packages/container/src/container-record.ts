@@ -1,16 +1,27 @@
 import { ChalkError, Code, invalidArgument } from "@chalk/core";
 import { type ContainerInfo as ContainerInfoMessage, ContainerService } from "@chalk/proto/container/v1";
 import { createClient, defaultTransport } from "@chalk/rpc";
-import { type ContainerConnectOptions, type ContainerInfo, infoOf } from "./container.js";
-import { checkContainerId, checkContainerName } from "./validation.js";
+import type { SecretKind } from "@chalk/secrets";
+import { checkContainerId, checkContainerName } from "@chalk/spec";
+import type { ContainerConnectOptions, ContainerInfo } from "./container-options.js";
+import { infoOf } from "./container-run.js";
 
 /** Where a secret of a container comes from, as the server records it; never its value. */
 export interface ContainerSecretRef {
-  /** `"secret"` (`Secret.fromEnv`), `"integration"` or `"local_env"` (`Secret.fromLocalEnv`). */
-  kind: string;
+  /** `"secret"` (`Secret.fromEnv`), `"integration"` or `"localEnv"` (`Secret.fromLocalEnv`): `Secret.kind`. */
+  kind: SecretKind;
   /** The secret's or integration's name. */
   name: string;
+  /** For an integration: the keys injected (absent: every key). */
+  keys?: string[];
 }
+
+/** `SecretRef.kind` on the wire names `SecretSource`'s fields in `.proto` text (`local_env`). */
+const SECRET_KINDS: Record<string, SecretKind> = {
+  secret: "secret",
+  integration: "integration",
+  local_env: "localEnv",
+};
 
 /** A named volume mounted into a container. */
 export interface ContainerVolumeMount {
@@ -62,7 +73,11 @@ export function recordOf(m: ContainerInfoMessage): ContainerRecord {
     imageUri: m.imageUri,
     imageDigest: m.imageDigest,
     env: { ...m.env },
-    secrets: m.secrets.map((s) => ({ kind: s.kind, name: s.name })),
+    secrets: m.secrets.map((s) => ({
+      kind: SECRET_KINDS[s.kind] ?? (s.kind as SecretKind),
+      name: s.name,
+      ...(s.keys.length > 0 ? { keys: [...s.keys] } : {}),
+    })),
     volumes: m.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath, readOnly: v.readOnly })),
     port: m.port || undefined,
     entrypoint: [...m.entrypoint],

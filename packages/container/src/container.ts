@@ -1,25 +1,8 @@
-import { setTimeout as sleep } from "node:timers/promises";
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ChalkError, Code, invalidArgument } from "@chalk/core";
-import {
-  type ContainerInfo as ContainerInfoMessage,
-  ContainerService,
-  type ContainerSpecSchema,
-  ContainerStatus as WireStatus,
-} from "@chalk/proto/container/v1";
-import {
-  type Client,
-  createClient,
-  defaultTransport,
-  type Transport,
-  type TransportCreateOptions,
-} from "@chalk/rpc";
+import { type ContainerInfo as ContainerInfoMessage, ContainerService } from "@chalk/proto/container/v1";
+import { type Client, createClient, defaultTransport, type Transport } from "@chalk/rpc";
 import { connectSandboxes, type Sandbox, signalName, splitExecArgs } from "@chalk/sandbox";
-import { Secret, secretToProto } from "@chalk/secrets";
-import { Volume, type VolumeUploadProgress } from "@chalk/volume";
-import { type ContainerImage, checkImage, imageSourceOf, uploadsOf } from "./image-source.js";
-import { LazySandbox } from "./lazy-sandbox.js";
-import { planUploads } from "./upload-plan.js";
+import { Secret } from "@chalk/secrets";
 import {
   CONTAINER_LIMITS,
   checkCommand,
@@ -27,166 +10,27 @@ import {
   checkContainerName,
   checkEnv,
   checkPort,
+  checkReadiness,
   checkResources,
   checkSeconds,
   checkTailLines,
   checkVolumes,
-  type VolumeTuple,
-} from "./validation.js";
-
-/** A container's lifecycle status. */
-export type ContainerStatus = "Pending" | "Running" | "Succeeded" | "Failed" | "Stopped" | "Unknown";
-
-/** What the server knows about a container: {@link Container.info}. */
-export interface ContainerInfo {
-  /** Lifecycle status. */
-  status: ContainerStatus;
-  /** Why the status is what it is (`"the entrypoint exited with code 3"`); empty while it runs. */
-  statusMessage: string;
-  /** When the container was created. */
-  createdAt: Date;
-  /** When it stopped, failed or succeeded; undefined while it runs. */
-  stoppedAt: Date | undefined;
-  /** `host:port` on which the host reaches the container's `port`; undefined without a port. */
-  address: string | undefined;
-  /** Exit code of the entrypoint, once it ended. */
-  exitCode: number | undefined;
-  /** The sandbox the container runs in. */
-  sandboxId: string;
-  /** Resources in force: CPU in millicores, memory in bytes. */
-  resources: { cpuMillis: number; memoryBytes: number; gpu: string | undefined };
-}
-
-/** Where the server is and who is calling. Each field falls back to an environment variable. */
-export interface ContainerConnectOptions extends TransportCreateOptions {
-  /**
-   * An open transport to use. Default: one shared by every SDK object with the same address, token
-   * and environment (`CHALK_API_SERVER`, `CHALK_TOKEN`, `CHALK_ENVIRONMENT`).
-   */
-  transport?: Transport;
-}
-
-/** Options for `new Container(...)`: what to run, following the seed's Container. */
-export interface ContainerCreateOptions extends ContainerConnectOptions {
-  /** The image: an `Image` spec (built when not cached) or an image reference string. */
-  image: ContainerImage;
-  /** Name, unique among the environment's active containers: 1-63 of a-z, 0-9 and "-". */
-  name: string;
-  /** CPU cores (Kubernetes quantity): `"4"`, `"0.5"`, `"500m"`. Default: the environment's. */
-  cpu?: string;
-  /** Memory (Kubernetes quantity): `"512Mi"`, `"16Gi"`. Default: the environment's. */
-  memory?: string;
-  /** GPU: `"nvidia-l4:1"`, `"nvidia-l4"` or `"2"`. Default: none. */
-  gpu?: string;
-  /** Plaintext environment variables. */
-  env?: Record<string, string>;
-  /** Secrets injected as environment variables (`Secret.fromEnv`, `fromIntegration`, `fromLocalEnv`). */
-  secrets?: readonly Secret[];
-  /** Named volumes to mount: `[["training-data", "/data"]]`. */
-  volumes?: readonly VolumeTuple[];
-  /** A port inside the container for the host to reach at `info.address` (1-65535). */
-  port?: number;
-  /** The main process; its exit ends the container. Default: the image's, else an idle process. */
-  entrypoint?: readonly string[];
-}
-
-/** One piece of an image build's log, for {@link ContainerRunOptions.onBuildLog}. */
-export interface ContainerBuildLog {
-  /** 0-based build step. */
-  step: number;
-  /** Number of steps. */
-  steps: number;
-  /** Output of the step. */
-  text: string;
-}
-
-/** Options for {@link Container.run}. */
-export interface ContainerRunOptions {
-  /** Seconds to wait for the container to be Running (after the image is built). Default 300. */
-  readyTimeoutSecs?: number;
-  /** Receives the image build's output as it happens (nothing when the image is cached). */
-  onBuildLog?: (log: ContainerBuildLog) => void;
-  /** Follows the upload of `addLocalFile` / `addLocalDir` files (strategy "volume"), if any. */
-  onUploadProgress?: (progress: VolumeUploadProgress) => void;
-}
-
-/** Options for {@link Container.exec}; an options object may close the argument list. */
-export interface ContainerExecOptions {
-  /** Seconds after which the command is killed and exec throws deadline_exceeded. Default: none. */
-  timeoutSecs?: number;
-  /** Bytes (or UTF-8 text) written to the command's stdin before EOF. At most 4 MiB. */
-  stdin?: Uint8Array | string;
-  /** Extra environment variables for this command. */
-  env?: Record<string, string>;
-  /** Working directory (absolute). */
-  workdir?: string;
-}
-
-/** The result of {@link Container.exec}. */
-export interface ContainerExecResult {
-  /** Everything the command wrote to stdout. */
-  stdout: Uint8Array;
-  /** Everything the command wrote to stderr. */
-  stderr: Uint8Array;
-  /** stdout as UTF-8 text. */
-  stdoutText: string;
-  /** stderr as UTF-8 text. */
-  stderrText: string;
-  /** Exit code; null when a signal ended the command (then `signal` names it). */
-  exitCode: number | null;
-  /** Name of the signal that ended the command, or null. */
-  signal: string | null;
-}
-
-/** Options for {@link Container.stop}. */
-export interface ContainerStopOptions {
-  /** Seconds between SIGTERM and SIGKILL. Default 0: SIGKILL at once. At most 3600. */
-  gracePeriodSeconds?: number;
-}
-
-/** Options for {@link Container.logs}. */
-export interface ContainerLogsOptions {
-  /** Stream new output until the entrypoint ends. */
-  follow?: boolean;
-  /** Start with only the last this many lines of the output kept so far (`tail -n`). Default: all. */
-  tailLines?: number;
-  /** Stops following. */
-  signal?: AbortSignal;
-}
-
-const statusNames: Record<WireStatus, ContainerStatus> = {
-  [WireStatus.UNSPECIFIED]: "Unknown",
-  [WireStatus.PENDING]: "Pending",
-  [WireStatus.RUNNING]: "Running",
-  [WireStatus.SUCCEEDED]: "Succeeded",
-  [WireStatus.FAILED]: "Failed",
-  [WireStatus.STOPPED]: "Stopped",
-  [WireStatus.UNKNOWN]: "Unknown",
-};
+} from "@chalk/spec";
+import type {
+  ContainerConnectOptions,
+  ContainerCreateOptions,
+  ContainerExecOptions,
+  ContainerExecResult,
+  ContainerInfo,
+  ContainerLogsOptions,
+  ContainerRunOptions,
+  ContainerStopOptions,
+} from "./container-options.js";
+import { infoOf, runContainer, runError } from "./container-run.js";
+import { checkImage } from "./image-source.js";
+import { LazySandbox } from "./lazy-sandbox.js";
 
 const decoder = new TextDecoder();
-
-/** @internal A container's info from its wire record (shared with `listContainers`). */
-export function infoOf(m: ContainerInfoMessage): ContainerInfo {
-  return {
-    status: statusNames[m.status] ?? "Unknown",
-    statusMessage: m.statusMessage,
-    createdAt: new Date(Number(m.createdAtMs)),
-    stoppedAt: m.stoppedAtMs > 0n ? new Date(Number(m.stoppedAtMs)) : undefined,
-    address: m.address || undefined,
-    exitCode: m.exitCode,
-    sandboxId: m.sandboxId,
-    resources: {
-      cpuMillis: m.resources?.cpuMillis ?? 0,
-      memoryBytes: Number(m.resources?.memoryBytes ?? 0n),
-      gpu: m.resources?.gpu || undefined,
-    },
-  };
-}
-
-function uploadVolumeName(): string {
-  return `chalk-upload-${crypto.randomUUID().replaceAll("-", "").slice(0, 20)}`;
-}
 
 type ContainerClient = Client<typeof ContainerService>;
 
@@ -223,6 +67,10 @@ export class Container implements AsyncDisposable {
   #imageUri = "";
   #info: ContainerInfo | undefined;
   #sandbox: LazySandbox | undefined;
+  /** The last record the server sent. */
+  #wire: ContainerInfoMessage | undefined;
+  /** Settles once a `run()` in progress has the container accepted (or failed before). */
+  #accepted: Promise<void> | undefined;
 
   /**
    * Describes a container; nothing is sent until {@link Container.run}. Every option is validated
@@ -260,6 +108,7 @@ export class Container implements AsyncDisposable {
     }
     checkVolumes(options.volumes);
     checkPort(options.port);
+    checkReadiness(options.readiness, options.port);
     if (options.entrypoint !== undefined) checkCommand(options.entrypoint, "entrypoint");
     this.#options = options;
     this.#transport = options.transport ?? defaultTransport(options);
@@ -276,6 +125,7 @@ export class Container implements AsyncDisposable {
   }
 
   #adopt(record: ContainerInfoMessage): void {
+    this.#wire = record;
     this.#id = record.id;
     this.#name = record.name;
     this.#imageUri = record.imageUri;
@@ -357,84 +207,56 @@ export class Container implements AsyncDisposable {
   }
 
   /**
-   * Builds the image (skipped when cached), uploads `addLocalFile`/`addLocalDir` files to a temporary
-   * volume mounted at start, creates the container and waits until it is Running. Resolves to this
-   * container. A taken name fails with already_exists and leaves the existing container alone; a
-   * failed build or start throws failed_precondition carrying the server's status message.
+   * Runs the container: the server accepts it first (its name reserved, Pending, so `stop()` from
+   * any handle or process finds it), then local files (`addLocalFile`/`addLocalDir`) go to its
+   * temporary volume, then the image is built (skipped when cached), the container created, and its
+   * readiness awaited. Resolves to this container once it is Running (or has already Succeeded).
+   *
+   * Rejects, with `details.phase` naming the phase that failed (`upload`, `build`, `create`,
+   * `readiness`): already_exists for a taken name (the existing container is left alone);
+   * aborted when a stop ended the run (nothing it started keeps running, its upload volume and
+   * local secrets are removed); deadline_exceeded when `readyTimeoutSecs` or the readiness timeout
+   * passed; failed_precondition carrying the server's message when a phase failed or the
+   * entrypoint ended badly.
    */
   async run(options: ContainerRunOptions = {}): Promise<this> {
     const o = this.#options;
-    if (!o || this.#id) {
+    if (!o || this.#id || this.#accepted) {
       throw new ChalkError(
         Code.FailedPrecondition,
         `container ${JSON.stringify(this.#name)} was already run; use Container.fromName to attach to it`,
       );
     }
-    const readyTimeoutSecs = checkSeconds(options.readyTimeoutSecs, "readyTimeoutSecs", 24 * 3600) ?? 300;
-    const source = await imageSourceOf(o.image);
-    const uploads = uploadsOf(o.image);
-    let uploadName: string | undefined;
-    const spec: MessageInitShape<typeof ContainerSpecSchema> = {
-      name: this.#name,
-      image: { source },
-      cpu: o.cpu ?? "",
-      memory: o.memory ?? "",
-      gpu: o.gpu ?? "",
-      env: { ...(o.env ?? {}) },
-      secrets: (o.secrets ?? []).map(secretToProto),
-      volumes: checkVolumes(o.volumes).map(([name, mountPath]) => ({ name, mountPath, readOnly: false })),
-      port: o.port ?? 0,
-      entrypoint: [...(o.entrypoint ?? [])],
-    };
-    if (uploads.length > 0) {
-      const plan = planUploads(uploads);
-      uploadName = uploadVolumeName();
-      const volume = new Volume(uploadName, { transport: this.#transport });
-      await volume.batchUpload(
-        (b) => {
-          for (const e of plan.entries) {
-            if (e.kind === "file")
-              b.putFileFromPath(e.volumePath, e.source, e.mode === undefined ? {} : { mode: e.mode });
-            else b.putDir(e.source, e.volumePath, { skip: e.skip ?? [] });
-          }
-        },
-        options.onUploadProgress ? { onProgress: options.onUploadProgress } : {},
-      );
-      spec.upload = { volumeName: uploadName, targets: plan.targets };
-    }
-    let record: ContainerInfoMessage | undefined;
+    const readyTimeoutSecs = checkSeconds(
+      options.readyTimeoutSecs,
+      "readyTimeoutSecs",
+      CONTAINER_LIMITS.readyTimeoutSecs,
+    );
+    let accepted!: () => void;
+    this.#accepted = new Promise<void>((resolve) => {
+      accepted = resolve;
+    });
     try {
-      for await (const res of this.#client.runContainer({ spec })) {
-        if (res.event.case === "buildLog") options.onBuildLog?.({ ...res.event.value });
-        else if (res.event.case === "container") record = res.event.value;
-      }
-    } catch (err) {
-      // The server owns the upload volume only once it accepted the run; before that it is ours.
-      if (uploadName)
-        await new Volume(uploadName, { transport: this.#transport }).delete().catch(() => undefined);
-      throw err;
-    }
-    if (!record) throw new ChalkError(Code.Internal, "the server ended the run without a container");
-    this.#adopt(record);
-    const deadline = Date.now() + readyTimeoutSecs * 1000;
-    while (this.info.status === "Pending") {
-      if (Date.now() > deadline) {
-        throw new ChalkError(
-          Code.DeadlineExceeded,
-          `container ${JSON.stringify(this.#name)} was not Running after ${readyTimeoutSecs}s (${this.info.statusMessage || "pending"})`,
-        );
-      }
-      await sleep(200);
-      await this.refresh();
+      const record = await runContainer(
+        {
+          client: this.#client,
+          transport: this.#transport,
+          name: this.#name,
+          options: o,
+          onAccepted: (r) => {
+            this.#adopt(r);
+            accepted();
+          },
+        },
+        options,
+        readyTimeoutSecs,
+      );
+      this.#adopt(record);
+    } finally {
+      accepted();
     }
     if (this.info.status !== "Running" && this.info.status !== "Succeeded") {
-      throw new ChalkError(
-        Code.FailedPrecondition,
-        `container ${JSON.stringify(this.#name)} is ${this.info.status}: ${this.info.statusMessage || "no reason given"}`,
-        {
-          details: { id: this.#id ?? null, status: this.info.status, statusMessage: this.info.statusMessage },
-        },
-      );
+      throw runError(this.#name, this.#wire as ContainerInfoMessage);
     }
     return this;
   }
@@ -499,6 +321,8 @@ export class Container implements AsyncDisposable {
    * this run; named volumes stay. Stopping a container that has ended is a no-op.
    */
   async stop(options: ContainerStopOptions = {}): Promise<void> {
+    // A stop during this handle's own run() waits until the server has accepted the container.
+    await this.#accepted;
     const grace = checkSeconds(
       options.gracePeriodSeconds,
       "gracePeriodSeconds",

@@ -2,6 +2,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { invalidArgument } from "@chalk/core";
 import { Image } from "@chalk/image";
 import type { ImageSourceSchema } from "@chalk/proto/container/v1";
+import { checkImageReference } from "@chalk/spec";
 import type { ContainerUpload } from "./upload-plan.js";
 
 /** An image for a container: an `Image` spec, or a reference to a built image (`"python:3.11-slim"`). */
@@ -10,12 +11,7 @@ export type ContainerImage = Image | string;
 /** Checks an image option without I/O: an `Image`, or a reference string. */
 export function checkImage(image: unknown): ContainerImage {
   if (image instanceof Image) return image;
-  if (typeof image === "string") {
-    if (image === "" || image.length > 1024 || /[\s\0]/.test(image)) {
-      throw invalidArgument("image", `${JSON.stringify(image.slice(0, 80))} is not an image reference`);
-    }
-    return image;
-  }
+  if (typeof image === "string") return checkImageReference(image, "image");
   throw invalidArgument("image", "required", "an Image (Image.debianSlim(…)) or an image reference string");
 }
 

@@ -36,20 +36,27 @@ export type {
   SpawnOptions,
 } from "@chalk/sandbox";
 export { Integrations, Secret, Secrets } from "@chalk/secrets";
-export { Volume, type VolumeUploadProgress } from "@chalk/volume";
 export {
-  Container,
-  type ContainerBuildLog,
-  type ContainerConnectOptions,
-  type ContainerCreateOptions,
-  type ContainerExecOptions,
-  type ContainerExecResult,
-  type ContainerInfo,
-  type ContainerLogsOptions,
-  type ContainerRunOptions,
+  CONTAINER_LIMITS,
   type ContainerStatus,
-  type ContainerStopOptions,
-} from "./container.js";
+  type EndReason,
+  type RunPhase,
+  type VolumeTuple,
+} from "@chalk/spec";
+export { Volume, type VolumeUploadProgress } from "@chalk/volume";
+export { Container } from "./container.js";
+export type {
+  ContainerBuildLog,
+  ContainerConnectOptions,
+  ContainerCreateOptions,
+  ContainerExecOptions,
+  ContainerExecResult,
+  ContainerInfo,
+  ContainerLogsOptions,
+  ContainerReadiness,
+  ContainerRunOptions,
+  ContainerStopOptions,
+} from "./container-options.js";
 export {
   type ContainerListOptions,
   type ContainerRecord,
@@ -59,23 +66,3 @@ export {
   listContainers,
 } from "./container-record.js";
 export type { ContainerImage } from "./image-source.js";
-
-// For other libraries (the server): the validation the SDK and the server share.
-export {
-  CONTAINER_LIMITS,
-  CONTAINER_NAME_FORM,
-  CONTAINER_NAME_PATTERN,
-  checkCommand,
-  checkContainerId,
-  checkContainerName,
-  checkEnv,
-  checkEnvName,
-  checkMountPath,
-  checkPort,
-  checkResources,
-  checkSeconds,
-  checkVolumes,
-  ENV_NAME_PATTERN,
-  type ParsedResources,
-  type VolumeTuple,
-} from "./validation.js";

@@ -10,18 +10,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SandboxService } from "@chalk/proto/sandbox/v1";
 import { addService, createTransport, listen } from "@chalk/rpc";
-import { connectSandboxes, type SandboxRuntime } from "@chalk/sandbox";
+import { connectSandboxes, type SandboxCreateOptions, type SandboxRuntime } from "@chalk/sandbox";
 import { LocalRuntime } from "@chalk/sandbox/local";
-import { sandboxServiceImpl } from "@chalk/sandbox/server";
+import { sandboxesFromImages, sandboxServiceImpl } from "@chalk/sandbox/server";
 
 const rootfs = execFileSync("bash", [join(import.meta.dirname, "../../../tooling/scripts/rootfs.sh")], {
   encoding: "utf8",
 }).trim();
 
-async function tour(label: string, runtime: SandboxRuntime): Promise<void> {
+async function tour(label: string, runtime: SandboxRuntime, base: SandboxCreateOptions): Promise<void> {
   console.log(`\n== ${label}`);
   const t0 = performance.now();
-  await using sandbox = await runtime.create({ rootfs, memory: "256Mi", cpu: "1", labels: { demo: "yes" } });
+  await using sandbox = await runtime.create({ ...base, memory: "256Mi", cpu: "1", labels: { demo: "yes" } });
   const hello = await sandbox.exec("sh", "-c", "echo hello from $(uname -sr) && grep MemTotal /proc/meminfo");
   console.log(`created ${sandbox.id} and ran a command in ${(performance.now() - t0).toFixed(0)} ms:`);
   process.stdout.write(hello.stdoutText);
@@ -57,15 +57,19 @@ async function text(stream: AsyncIterable<Uint8Array>): Promise<string> {
 const stateDir = await mkdtemp(join(tmpdir(), "chalk-demo-"));
 const local = new LocalRuntime({ stateDir });
 try {
-  await tour("in-process (LocalRuntime)", local);
+  await tour("in-process (LocalRuntime)", local, { rootfs });
+  // A server takes image references, resolved in its own store: here one image, the test rootfs.
+  const images = sandboxesFromImages(local, async () => ({ rootfs: [rootfs], env: {}, workdir: undefined }));
   const server = await listen({
     address: "127.0.0.1:0",
-    register: (s) => addService(s, SandboxService, sandboxServiceImpl(local)),
+    register: (s) => addService(s, SandboxService, sandboxServiceImpl(images)),
   });
   const { address } = server;
   const transport = createTransport({ address });
   try {
-    await tour(`through gRPC (connectSandboxes at ${address})`, connectSandboxes({ transport }));
+    await tour(`through gRPC (connectSandboxes at ${address})`, connectSandboxes({ transport }), {
+      image: "minbase",
+    });
   } finally {
     transport.close();
     server.close();

@@ -9,7 +9,7 @@
  * import { connectSandboxes } from "@chalk/sandbox";
  *
  * const runtime = connectSandboxes(); // CHALK_API_SERVER, CHALK_TOKEN, CHALK_ENVIRONMENT
- * await using sandbox = await runtime.create({ rootfs: "/var/cache/chalk/rootfs-bookworm-minbase" });
+ * await using sandbox = await runtime.create({ image: "python:3.12-slim" });
  * const proc = await sandbox.spawn(["sh", "-c", "cat; echo done >&2"]);
  * await proc.stdin.write("hello\n");
  * await proc.stdin.end();
@@ -22,7 +22,13 @@
 
 export { ChalkError, Code } from "@chalk/core";
 // For libraries that implement or wrap a runtime.
-export { execBuffered } from "./exec.js";
+export {
+  type CollectedOutput,
+  type CollectOptions,
+  collectProcess,
+  execBuffered,
+  feedStdin,
+} from "./exec.js";
 export { splitExecArgs, validateArgv } from "./exec-args.js";
 // For SDK users.
 export { connectSandboxes, type SandboxConnectOptions } from "./remote/remote-runtime.js";

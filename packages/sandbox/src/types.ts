@@ -13,13 +13,25 @@ export interface SandboxMount {
   readOnly?: boolean;
 }
 
-/** Options for {@link SandboxRuntime.create}. */
+/**
+ * Options for {@link SandboxRuntime.create}. Exactly one of `image` and `rootfs` names what to run.
+ *
+ * Options that name host paths (`rootfs`, `mounts`, `logPath`, `writableLayerDir`) are for
+ * in-process runtimes (`LocalRuntime`), whose callers own the machine; a Chalk server takes none of
+ * them from a client, so `connectSandboxes()` refuses them.
+ */
 export interface SandboxCreateOptions {
   /**
-   * Root filesystem: a host directory, or layer directories bottom first. Never written to: the
-   * sandbox writes to its own layer, deleted with it.
+   * An image reference, as a `Container` takes it (`python:3.12-slim`, an image service reference,
+   * an image the operator configured), resolved by the runtime's image store: a Chalk server's.
+   * The image's environment and working directory apply under `env` and `workdir`.
    */
-  rootfs: string | readonly string[];
+  image?: string;
+  /**
+   * Root filesystem (in-process runtimes): a host directory, or layer directories bottom first.
+   * Never written to: the sandbox writes to its own layer, deleted with it.
+   */
+  rootfs?: string | readonly string[];
   /** The init process. Omitted: an idle process that keeps the sandbox up until stopped. */
   command?: readonly string[];
   /** Environment of the init process and default environment of every exec. */
@@ -45,6 +57,13 @@ export interface SandboxCreateOptions {
   logPath?: string;
   /** Requested id (`[a-z0-9][a-z0-9_.-]{0,62}`). Omitted: generated. */
   id?: string;
+  /**
+   * A host directory, owned by the caller, that receives the sandbox's writable layer (in-process
+   * runtimes): the files the sandbox's processes wrote, with deletions as overlayfs whiteouts. It is
+   * kept after `stop()`, so an image builder can turn it into an OCI layer. Default: a layer of the
+   * runtime's own, deleted with the sandbox.
+   */
+  writableLayerDir?: string;
 }
 
 /** Lifecycle state of a sandbox. */

@@ -6,7 +6,7 @@ import { exitFromWire, exitToWire, specFromWire, specToWire } from "./wire.js";
 describe("wire conversions", () => {
   test("create options survive the wire", () => {
     const options = {
-      rootfs: ["/layers/base", "/layers/top"],
+      image: "python:3.12-slim",
       command: ["sleep", "10"],
       env: { A: "1" },
       workdir: "/app",
@@ -14,16 +14,38 @@ describe("wire conversions", () => {
       memory: "256Mi",
       pids: 64,
       network: { ports: [8080] },
-      mounts: [{ source: "/srv/vol", target: "/data", readOnly: true }],
       labels: { app: "x" },
-      logPath: "/tmp/log",
       id: "abc",
     };
     expect(specFromWire(create(SandboxSpecSchema, specToWire(options)))).toEqual(options);
+    expect(specFromWire(create(SandboxSpecSchema, specToWire({ image: "r" })))).toEqual({ image: "r" });
   });
 
-  test("a single rootfs directory stays a string, and absent options stay absent", () => {
-    expect(specFromWire(create(SandboxSpecSchema, specToWire({ rootfs: "/r" })))).toEqual({ rootfs: "/r" });
+  test("no host path crosses the wire: the client refuses it, and so does the server", () => {
+    const paths = [
+      { rootfs: "/var/lib/chalk/images/.." },
+      { rootfs: ["/layers/a", "/layers/b/hostetc"] },
+      { mounts: [{ source: "/etc", target: "/hostetc" }] },
+      { logPath: "/etc/passwd" },
+      { writableLayerDir: "/tmp/upper" },
+    ];
+    for (const o of paths) {
+      const key = Object.keys(o)[0];
+      expect(() => specToWire({ image: "x", ...o }), key).toThrow(
+        new RegExp(`\\[invalid_argument\\] ${key}: a Chalk server takes no host path`),
+      );
+    }
+    const wire = [
+      { rootfs: ["/images/chalk/layers/x", "/images/.."] },
+      { mounts: [{ source: "/etc", target: "/hostetc", readOnly: false }] },
+      { logPath: "/etc/shadow" },
+    ];
+    for (const w of wire) {
+      expect(() => specFromWire(create(SandboxSpecSchema, { image: "x", ...w }))).toThrow(
+        /spec\.\w+: a Chalk server takes no host path/,
+      );
+    }
+    expect(() => specFromWire(create(SandboxSpecSchema, {}))).toThrow(/spec\.image: required/);
   });
 
   test("exit code 0 is kept apart from a signal death", () => {

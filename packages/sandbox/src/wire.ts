@@ -1,4 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { invalidArgument } from "@chalk/core";
 import {
   type ExitStatus,
   type ExitStatusSchema,
@@ -11,29 +12,52 @@ import {
 import { signalName, signalNumber } from "./signals.js";
 import type { ProcessExit, SandboxCreateOptions, SandboxInfo, SandboxState } from "./types.js";
 
-/** Converts create options to the wire spec. */
+/** Options that name host paths: in-process runtimes take them; the wire never carries them. */
+export const HOST_PATH_OPTIONS = ["rootfs", "mounts", "logPath", "writableLayerDir"] as const;
+
+/**
+ * Throws invalid_argument when `o` names a host path (`rootfs`, `mounts`, `logPath`,
+ * `writableLayerDir`): a Chalk server takes none from a client. `prefix` names the message's field.
+ */
+export function refuseHostPaths(
+  o: Partial<Record<(typeof HOST_PATH_OPTIONS)[number], unknown>>,
+  prefix = "",
+): void {
+  for (const k of HOST_PATH_OPTIONS) {
+    const v = o[k];
+    if (v === undefined || v === "" || (Array.isArray(v) && v.length === 0)) continue;
+    throw invalidArgument(
+      `${prefix}${k}`,
+      "a Chalk server takes no host path from a client",
+      "an image reference in `image` (volumes and kept logs: use a Container)",
+    );
+  }
+}
+
+/** Converts create options to the wire spec (the options name an image; host paths are refused). */
 export function specToWire(o: SandboxCreateOptions): MessageInitShape<typeof SandboxSpecSchema> {
+  refuseHostPaths(o);
   return {
-    rootfs: typeof o.rootfs === "string" ? [o.rootfs] : [...o.rootfs],
+    image: o.image ?? "",
     command: o.command ? [...o.command] : [],
     env: o.env ?? {},
     workdir: o.workdir ?? "",
     resources: { cpu: o.cpu ?? "", memory: o.memory ?? "", pids: o.pids ?? 0 },
     network: o.network ? { ports: o.network === true ? [] : [...(o.network.ports ?? [])] } : undefined,
-    mounts: (o.mounts ?? []).map((m) => ({
-      source: m.source,
-      target: m.target,
-      readOnly: m.readOnly ?? false,
-    })),
     labels: o.labels ?? {},
-    logPath: o.logPath ?? "",
     id: o.id ?? "",
   };
 }
 
-/** Converts a wire spec back to create options (empty fields become absent). */
+/**
+ * Converts a wire spec back to create options (empty fields become absent). A spec that names a
+ * host path (`rootfs`, `mounts`, `log_path`) is refused with invalid_argument before any work.
+ */
 export function specFromWire(s: SandboxSpec): SandboxCreateOptions {
-  const o: SandboxCreateOptions = { rootfs: s.rootfs.length === 1 ? (s.rootfs[0] as string) : [...s.rootfs] };
+  refuseHostPaths({ rootfs: s.rootfs, mounts: s.mounts, logPath: s.logPath }, "spec.");
+  if (!s.image)
+    throw invalidArgument("spec.image", "required", "an image reference, as a Container takes it");
+  const o: SandboxCreateOptions = { image: s.image };
   if (s.command.length > 0) o.command = [...s.command];
   if (Object.keys(s.env).length > 0) o.env = { ...s.env };
   if (s.workdir) o.workdir = s.workdir;
@@ -41,10 +65,7 @@ export function specFromWire(s: SandboxSpec): SandboxCreateOptions {
   if (s.resources?.memory) o.memory = s.resources.memory;
   if (s.resources?.pids) o.pids = s.resources.pids;
   if (s.network) o.network = { ports: [...s.network.ports] };
-  if (s.mounts.length > 0)
-    o.mounts = s.mounts.map((m) => ({ source: m.source, target: m.target, readOnly: m.readOnly }));
   if (Object.keys(s.labels).length > 0) o.labels = { ...s.labels };
-  if (s.logPath) o.logPath = s.logPath;
   if (s.id) o.id = s.id;
   return o;
 }

@@ -9,7 +9,7 @@ import { Secret } from "./secret.js";
  */
 export function secretToProto(secret: Secret): MessageInitShape<typeof SecretSourceSchema> {
   switch (secret.kind) {
-    case "env":
+    case "secret":
       return { source: { case: "secret", value: { name: secret.name } } };
     case "integration":
       return {

@@ -9,7 +9,7 @@ import { secretFromProto, secretToProto } from "./secret-proto.js";
 describe("Secret specs", () => {
   test("fromEnv describes a managed secret injected under its name", () => {
     const s = Secret.fromEnv("OPENAI_API_KEY");
-    expect(s.toJSON()).toEqual({ kind: "env", name: "OPENAI_API_KEY" });
+    expect(s.toJSON()).toEqual({ kind: "secret", name: "OPENAI_API_KEY" });
     expect(s.revealLocalValue()).toBeUndefined();
   });
 

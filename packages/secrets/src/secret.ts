@@ -2,8 +2,13 @@ import { inspect } from "node:util";
 import { ChalkError, Code, invalidArgument } from "@chalk/core";
 import { checkSecretName, checkSecretValue } from "./names.js";
 
-/** Where a {@link Secret} comes from. */
-export type SecretKind = "env" | "integration" | "localEnv";
+/**
+ * Where a {@link Secret} comes from: a managed `secret` of the environment ({@link Secret.fromEnv}),
+ * an `integration` ({@link Secret.fromIntegration}) or the caller's local environment
+ * ({@link Secret.fromLocalEnv}). The names are those of `chalk.secrets.v1.SecretSource`'s fields
+ * (`secret`, `integration`, `local_env`), as protobuf-es spells them.
+ */
+export type SecretKind = "secret" | "integration" | "localEnv";
 
 /** Options for {@link Secret.fromIntegration}. */
 export interface SecretFromIntegrationOptions {
@@ -66,7 +71,7 @@ export class Secret {
 
   /** The managed secret `name` of the current environment, injected as the variable `name`. */
   static fromEnv(name: string): Secret {
-    return new Secret("env", checkSecretName(name), undefined, undefined);
+    return new Secret("secret", checkSecretName(name), undefined, undefined);
   }
 
   /** The keys of the integration `name` (all, or `options.keys`), each injected under its key. */
@@ -117,7 +122,7 @@ export class Secret {
 
   /** `Secret.fromEnv("NAME")`, as code; never the value. */
   toString(): string {
-    const method = { env: "fromEnv", integration: "fromIntegration", localEnv: "fromLocalEnv" }[this.kind];
+    const method = { secret: "fromEnv", integration: "fromIntegration", localEnv: "fromLocalEnv" }[this.kind];
     const keys = this.keys ? `, { keys: ${JSON.stringify(this.keys)} }` : "";
     return `Secret.${method}(${JSON.stringify(this.name)}${keys})`;
   }

@@ -1,3 +1,5 @@
+import type { SecretKind } from "./secret.js";
+
 /** A managed secret's metadata. The value is never part of it. */
 export interface SecretInfo {
   /** The secret's name, which is also the variable it is injected as. */
@@ -30,11 +32,11 @@ export interface Page<T> {
 
 /**
  * A spec the host can resolve: a {@link Secret} or a plain object of the same shape
- * (`{ kind: "env", name: "X" }`).
+ * (`{ kind: "secret", name: "X" }`).
  */
 export interface SecretSpecLike {
   /** Where the value comes from. */
-  readonly kind: "env" | "integration" | "localEnv";
+  readonly kind: SecretKind;
   /** The secret's, integration's or local variable's name. */
   readonly name: string;
   /** For an integration: only these keys. */

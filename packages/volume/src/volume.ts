@@ -31,6 +31,12 @@ export interface VolumeOptions extends TransportCreateOptions {
    * `CHALK_ENVIRONMENT`.
    */
   transport?: Transport;
+  /**
+   * Create the volume on the first write when it does not exist (default true). With `false`,
+   * writes to a volume that does not exist (or was deleted meanwhile) fail with not_found and
+   * nothing is created: for a volume someone else owns, such as a container's upload volume.
+   */
+  createOnWrite?: boolean;
 }
 
 /** Options for {@link Volume.putFile} and {@link Volume.putFileFromPath}. */
@@ -116,6 +122,7 @@ export class Volume {
   readonly name: string;
   private readonly client: Client<typeof VolumeService>;
   private ensured: Promise<void> | undefined;
+  private readonly createOnWrite: boolean;
 
   /**
    * A handle on the volume `name` in the transport's environment. Nothing is sent until a method
@@ -124,6 +131,7 @@ export class Volume {
   constructor(name: string, options: VolumeOptions = {}) {
     this.name = checkVolumeName(name);
     this.client = createClient(VolumeService, options.transport ?? defaultTransport(options));
+    this.createOnWrite = options.createOnWrite ?? true;
   }
 
   /** Lists every volume of the environment, ordered by name. */
@@ -169,6 +177,7 @@ export class Volume {
    * it, creates it again and retries once (uploads are re-readable: bytes or a local file).
    */
   private async writing<T>(call: () => Promise<T>): Promise<T> {
+    if (!this.createOnWrite) return call();
     await this.ensure();
     try {
       return await call();

@@ -1,6 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { Container, type ContainerImage, describeContainer, Image, Secret } from "@chalk/container";
+import {
+  ChalkError,
+  Container,
+  type ContainerImage,
+  describeContainer,
+  Image,
+  Secret,
+} from "@chalk/container";
 import confirm from "@inquirer/confirm";
 import type { Command } from "commander";
 import ora from "ora";
@@ -162,6 +169,9 @@ export function runCommand(): Command {
     });
 }
 
+/** Reasons of a container whose entrypoint ran and ended (not of a run that failed to start it). */
+const ENDED_AFTER_RUNNING = new Set(["Completed", "Error", "Signal", "OOMKilled"]);
+
 /** Uploads local files (a progress bar) and waits for Running (a spinner). */
 async function start(container: Container, image: ContainerImage, term: Terminal): Promise<void> {
   const uploads = image instanceof Image && image.localUploads().length > 0;
@@ -189,9 +199,13 @@ async function start(container: Container, image: ContainerImage, term: Terminal
       },
     });
   } catch (err) {
-    upload?.abort();
-    spinner?.fail(`${container.name} did not start`);
-    throw err;
+    // An entrypoint that ended at once makes run() report how it ended; the container ran, and
+    // its logs and status say the rest (as `docker run` starts a container that exits at once).
+    if (!ENDED_AFTER_RUNNING.has(String(ChalkError.from(err).details.reason))) {
+      upload?.abort();
+      spinner?.fail(`${container.name} did not start`);
+      throw err;
+    }
   }
   const address = container.info.address ? ` at ${container.info.address}` : "";
   const text = `${container.name} is ${container.info.status}${address} (${container.id})`;

@@ -17,6 +17,8 @@ export async function acquireFileLock(path: string, signal?: AbortSignal): Promi
   signal?.throwIfAborted();
   const child = spawn("flock", ["--exclusive", path, "sh", "-c", "echo locked; exec cat >/dev/null"], {
     stdio: ["pipe", "pipe", "pipe"],
+    // Never the server's environment (its token): the lock holder may outlive a killed server.
+    env: { PATH: process.env.PATH || "/usr/sbin:/usr/bin:/sbin:/bin" },
   });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (d: string) => {

@@ -1,6 +1,7 @@
 import { parseReference } from "../reference.js";
 import { decodeImageSpec } from "../spec.js";
-import type { ImageBuilder, ResolvedImage } from "./image-builder.js";
+import type { ImageBuilder } from "./image-builder.js";
+import type { ResolvedImage } from "./image-builder-options.js";
 
 /** Where a container's image comes from: a reference, or a binary `chalk.image.v1.ImageSpec`. */
 export type ImageSourceInput = { kind: "uri"; uri: string } | { kind: "spec"; spec: Uint8Array };

@@ -20,15 +20,15 @@
  * @packageDocumentation
  */
 
+export { describeStep } from "./build-steps.js";
 export { DEBIAN_PYTHON_SUITES, VENV_DIR } from "./debian-base.js";
-export {
-  describeStep,
-  ImageBuilder,
-  type ImageBuilderBuildOptions,
-  type ImageBuilderOpenOptions,
-  type ImageBuilderRegistryOptions,
-  type ResolvedImage,
-} from "./image-builder.js";
+export { ImageBuilder } from "./image-builder.js";
+export type {
+  ImageBuilderBuildOptions,
+  ImageBuilderOpenOptions,
+  ImageBuilderRegistryOptions,
+  ResolvedImage,
+} from "./image-builder-options.js";
 export {
   builderImageProvider,
   type ImageBuildLogLine,

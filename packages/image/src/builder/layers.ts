@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, type Stats } from "node:fs";
 import { lstat, mkdir, open } from "node:fs/promises";
 import { posix } from "node:path";
 import { Readable, Transform } from "node:stream";
@@ -50,6 +50,8 @@ async function gnuTar(
 ): Promise<void> {
   const child = spawn("tar", args, {
     stdio: [io.feed ? "pipe" : "ignore", io.consume ? "pipe" : "ignore", "pipe"],
+    // Never the server's environment (its token): children get PATH only.
+    env: { PATH: process.env.PATH || "/usr/sbin:/usr/bin:/sbin:/bin" },
   });
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (d: string) => {
@@ -179,13 +181,26 @@ export async function unpackLayer(blobPath: string, dir: string): Promise<void> 
   );
 }
 
-/** Metadata of the deepest existing directory for `path` among layer dirs (top layer first). */
+/**
+ * Metadata of the directory `path` in the layers below (top layer first), to give an add-files
+ * step's parent directories the same mode and owner. The layers hold what earlier steps and the
+ * client's files made, symlinks included, so the path is looked at one name at a time with
+ * `lstat` and never through a symlink (which would read the host's directories): a path that
+ * passes through one, or is not a directory, gets the default (0755, root).
+ */
 async function lowerDirHeader(layersTopFirst: readonly string[], path: string): Promise<Partial<TarHeader>> {
+  const names = path.split("/").filter((n) => n !== "");
   for (const layer of layersTopFirst) {
-    const st = await lstat(`${layer}${path}`).catch(() => undefined);
+    let at = layer;
+    let st: Stats | undefined;
+    for (const name of names) {
+      at = `${at}/${name}`;
+      st = await lstat(at).catch(() => undefined);
+      if (!st?.isDirectory()) break;
+    }
     if (st?.isDirectory())
       return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
-    if (st) break;
+    if (st) break; // a file or a symlink hides the lower layers: not a directory of the image's own
   }
   return { mode: 0o755 };
 }

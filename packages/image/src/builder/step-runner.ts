@@ -1,11 +1,11 @@
 import type { Readable } from "node:stream";
 import { ChalkError, Code } from "@chalk/core";
-import type { LocalRuntime, LocalSandboxCreateOptions } from "@chalk/sandbox/local";
+import type { SandboxCreateOptions, SandboxRuntime } from "@chalk/sandbox";
 import type { StepCommand } from "../step-commands.js";
 
 /** What one build step needs to run. */
 export interface StepRun {
-  runtime: LocalRuntime;
+  runtime: SandboxRuntime;
   /** Layer directories, bottom first (read-only lower layers). */
   layers: readonly string[];
   /** Empty directory that receives the step's changes (the overlay upper dir). */
@@ -62,7 +62,7 @@ function lastLines(text: string, n: number): string {
  * sandbox is stopped whatever happens.
  */
 export async function runStep(run: StepRun): Promise<void> {
-  const options: LocalSandboxCreateOptions = {
+  const options: SandboxCreateOptions = {
     rootfs: run.layers,
     network: true,
     env: run.env,

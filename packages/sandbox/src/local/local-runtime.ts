@@ -8,6 +8,7 @@ import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
 import type { Sandbox, SandboxCreateOptions, SandboxInfo, SandboxRuntime } from "../types.js";
 import { writeBundle } from "./bundle.js";
 import { prepareMemoryCgroup, sandboxCgroupPath } from "./cgroups.js";
+import { childEnv } from "./child-env.js";
 import { LocalSandbox } from "./local-sandbox.js";
 import { netnsPath, reserveNetwork, sandboxResolvConf, setupNetwork } from "./network.js";
 import { mountOverlay } from "./overlay.js";
@@ -244,7 +245,7 @@ async function startSandbox(
       "sh",
       ...command,
     ],
-    { detached: true, stdio: ["ignore", logFd, logFd], env: { ...process.env, EXIT_FILE: exitFile } },
+    { detached: true, stdio: ["ignore", logFd, logFd], env: childEnv({ EXIT_FILE: exitFile }) },
   );
   wrapper.unref();
   for (let delay = 2; ; delay = Math.min(delay * 2, 10)) {

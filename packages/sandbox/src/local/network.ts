@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ChalkError, Code } from "@chalk/core";
+import { childEnv } from "./child-env.js";
 
 /**
  * The private subnet sandboxes live in. No host route covers it here (the host has 192.0.2.0/24);
@@ -50,7 +51,7 @@ export function netnsPath(n: SandboxNetwork): string {
 
 function sh(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile(cmd, args, (err, stdout, stderr) =>
+    execFile(cmd, args, { env: childEnv() }, (err, stdout, stderr) =>
       err
         ? reject(
             new ChalkError(Code.Internal, `${cmd} ${args.join(" ")}: ${stderr.trim() || err.message}`, {
@@ -72,6 +73,7 @@ async function withNetworkLock<T>(fn: () => Promise<T>): Promise<T> {
   await mkdir(NET_DIR, { recursive: true });
   const holder = spawn("flock", [LOCK_FILE, "sh", "-c", "echo locked; read _"], {
     stdio: ["pipe", "pipe", "ignore"],
+    env: childEnv(),
   });
   const exited = once(holder, "exit");
   const [locked] = await Promise.race([once(holder.stdout, "data"), exited]);

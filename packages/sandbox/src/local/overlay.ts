@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChalkError, Code } from "@chalk/core";
+import { childEnv } from "./child-env.js";
 
 /** Where a sandbox's root filesystem is assembled. */
 export interface OverlayDirs {
@@ -16,7 +17,7 @@ export interface OverlayDirs {
 
 function run(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) =>
-    execFile(cmd, args, (err, _out, stderr) =>
+    execFile(cmd, args, { env: childEnv() }, (err, _out, stderr) =>
       err
         ? reject(new ChalkError(Code.Internal, `${cmd}: ${stderr.trim() || err.message}`, { cause: err }))
         : resolve(),

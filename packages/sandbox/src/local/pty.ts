@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { type Duplex, PassThrough, type Readable, type Writable } from "node:stream";
+import { childEnv } from "./child-env.js";
 import { keep } from "./keep-output.js";
 import { type RunscContext, runscArgv } from "./runsc.js";
 import { requireExecutable } from "./runsc-binary.js";
@@ -37,7 +38,7 @@ export class PtyRelay {
     const child = spawn(
       this.relayPath,
       [String(this.size.cols), String(this.size.rows), ...runscArgv(ctx, args)],
-      { stdio: ["pipe", "pipe", "pipe", "pipe"] },
+      { stdio: ["pipe", "pipe", "pipe", "pipe"], env: childEnv() },
     );
     this.output = keep(child.stdout as Readable);
     this.input = child.stdin as Writable;

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { join } from "node:path";
 import { ChalkError, Code } from "@chalk/core";
+import { childEnv } from "./child-env.js";
 
 /**
  * The gVisor version this package is built and tested against: the `gvisor.dev/gvisor` module
@@ -56,7 +57,7 @@ export function requireExecutable(path: string, what: string): void {
 export async function checkRunsc(path: string): Promise<void> {
   requireExecutable(path, "runsc (gVisor)");
   const output = await new Promise<string>((resolve, reject) =>
-    execFile(path, ["--version"], { timeout: 30_000 }, (err, stdout) =>
+    execFile(path, ["--version"], { timeout: 30_000, env: childEnv() }, (err, stdout) =>
       err
         ? reject(new ChalkError(Code.Unavailable, `${path} --version failed: ${err.message}`, { cause: err }))
         : resolve(stdout),

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, type SpawnOptions, spawn } from "node:child_process";
 import { ChalkError, Code } from "@chalk/core";
+import { childEnv } from "./child-env.js";
 
 /** How one sandbox's runsc calls are made: the same global flags for every call, as runsc requires. */
 export interface RunscContext {
@@ -58,7 +59,7 @@ export function runscError(what: string, stderr: string, cause?: unknown): Chalk
 export function runsc(ctx: RunscContext, args: readonly string[]): Promise<string> {
   const [cmd, ...argv] = runscArgv(ctx, args);
   return new Promise((resolve, reject) => {
-    execFile(cmd, argv, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(cmd, argv, { maxBuffer: 16 * 1024 * 1024, env: childEnv() }, (err, stdout, stderr) => {
       if (err)
         reject(runscError(`runsc ${args.find((a) => !a.startsWith("-"))}`, `${stderr}\n${err.message}`, err));
       else resolve(stdout);
@@ -89,7 +90,7 @@ export function spawnRunsc(
   options: SpawnOptions = {},
 ): ChildProcess {
   const [cmd, ...argv] = runscArgv(ctx, args);
-  return spawn(cmd, argv, options);
+  return spawn(cmd, argv, { env: childEnv(), ...options });
 }
 
 /** The full command line of a runsc call: the binary, the global flags, the arguments. */

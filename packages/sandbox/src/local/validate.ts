@@ -1,5 +1,5 @@
 import { stat } from "node:fs/promises";
-import { ChalkError, Code, parseCpu, parseInput, parseMemory } from "@chalk/core";
+import { ChalkError, Code, invalidArgument, parseCpu, parseInput, parseMemory } from "@chalk/core";
 import { z } from "zod";
 import { validateArgv } from "../exec-args.js";
 import type { SandboxCreateOptions } from "../types.js";
@@ -69,6 +69,13 @@ async function requireDirectory(path: string, field: string): Promise<void> {
  * the command, and that every root filesystem layer and mount source exists.
  */
 export async function validateCreateOptions(options: SandboxCreateOptions): Promise<ValidCreateOptions> {
+  if (options?.image !== undefined) {
+    throw invalidArgument(
+      "image",
+      "LocalRuntime runs root filesystems, not image references",
+      "rootfs (resolve an image with ImageBuilder.resolve), or create through a Chalk server",
+    );
+  }
   const o = parseInput(createSchema, options);
   if (o.command !== undefined) validateArgv(o.command, "command");
   if (o.cpu !== undefined) parseCpu(o.cpu, "cpu");

@@ -43,13 +43,15 @@ export type SandboxConnectOptions = TransportCreateOptions & {
 
 /**
  * Connects to the sandbox service of a Chalk server. The result has the same interface as the
- * in-process `LocalRuntime`, so code written against {@link SandboxRuntime} runs either way.
+ * in-process `LocalRuntime`, so code written against {@link SandboxRuntime} runs either way; a
+ * server's sandboxes start from an image reference (`image`), which it resolves in its own store,
+ * and it takes no host path (`rootfs`, `mounts`, `logPath`) from a client.
  * Address, token and environment default to `CHALK_API_SERVER`, `CHALK_TOKEN`, `CHALK_ENVIRONMENT`.
  *
  * @example
  * ```ts
  * const runtime = connectSandboxes({ address: "127.0.0.1:50051" });
- * const sandbox = await runtime.create({ rootfs: "/var/cache/chalk/rootfs-bookworm-minbase" });
+ * const sandbox = await runtime.create({ image: "python:3.12-slim" });
  * const { stdoutText } = await sandbox.exec("echo", "hi");
  * await sandbox.stop();
  * ```
@@ -63,8 +65,8 @@ class RemoteRuntime implements SandboxRuntime {
   constructor(readonly client: SandboxClient) {}
 
   async create(options: SandboxCreateOptions): Promise<Sandbox> {
-    if (!options || (typeof options.rootfs !== "string" && !Array.isArray(options.rootfs))) {
-      throw invalidArgument("rootfs", "required", "a directory path or a list of layer directories");
+    if (!options || typeof options.image !== "string" || options.image === "") {
+      throw invalidArgument("image", "required", "an image reference, as a Container takes it");
     }
     if (options.command) validateArgv(options.command, "command");
     const res = await this.client.createSandbox({ spec: specToWire(options) });

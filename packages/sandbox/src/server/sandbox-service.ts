@@ -24,10 +24,9 @@ export interface SandboxServiceOptions {
    */
   scopeToEnvironment?: boolean;
   /**
-   * Checks or rewrites a create request before the runtime sees it: a server that must not let
-   * clients name host paths resolves image references to root filesystems here, and rejects
-   * mounts and log paths. Default: the request is trusted as is (for hosts whose clients are
-   * trusted, such as tests and internal services).
+   * Checks or rewrites a create request before the runtime sees it (a server applies the caller's
+   * environment's default resources here). The request names an image and no host path: the
+   * service refuses `rootfs`, `mounts` and `log_path` from every client before this is called.
    */
   admit?: (
     options: SandboxCreateOptions,
@@ -38,18 +37,20 @@ export interface SandboxServiceOptions {
 type ExecResponseInit = MessageInitShape<typeof ExecResponseSchema>;
 
 /**
- * The gRPC sandbox service over any {@link SandboxRuntime}, for hosts to mount with
- * `addService(server, SandboxService, sandboxServiceImpl(runtime))`. Exec streams keep their
- * backpressure: output is read from the process only as fast as the client takes it.
+ * The gRPC sandbox service over any {@link SandboxRuntime} that starts sandboxes from image
+ * references (see `sandboxesFromImages`), for hosts to mount with
+ * `addService(server, SandboxService, sandboxServiceImpl(runtime))`. No request may name a host
+ * path. Exec streams keep their backpressure: output is read from the process only as fast as the
+ * client takes it.
  *
  * @example
  * ```ts
  * import { SandboxService } from "@chalk/proto/sandbox/v1";
  * import { addService, listen } from "@chalk/rpc";
  * import { LocalRuntime } from "@chalk/sandbox/local";
- * import { sandboxServiceImpl } from "@chalk/sandbox/server";
+ * import { sandboxesFromImages, sandboxServiceImpl } from "@chalk/sandbox/server";
  *
- * const runtime = new LocalRuntime({ stateDir: "/var/lib/chalk/sandbox" });
+ * const runtime = sandboxesFromImages(new LocalRuntime({ stateDir: "/var/lib/chalk/sandbox" }), resolveImage);
  * await listen({ address: "127.0.0.1:50051", register: (s) => addService(s, SandboxService, sandboxServiceImpl(runtime)) });
  * ```
  */
@@ -180,10 +181,12 @@ async function applyControl(iterator: AsyncIterator<ExecRequest>, proc: Process)
       const m = next.value.message;
       switch (m.case) {
         case "stdin":
-          await proc.stdin.write(m.value);
+          // Bytes for a stdin the process closed (or a process that exited) are dropped quietly;
+          // later messages (a signal, a resize) still apply.
+          await proc.stdin.write(m.value).catch(() => undefined);
           break;
         case "stdinEof":
-          await proc.stdin.end();
+          await proc.stdin.end().catch(() => undefined);
           break;
         case "signal":
           await proc.signal(m.value);

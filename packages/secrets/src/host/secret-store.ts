@@ -1,8 +1,6 @@
 import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
-import { isAbsolute } from "node:path";
 import { ChalkError, Code, invalidArgument, notFound, parseInput } from "@chalk/core";
 import Database from "better-sqlite3";
-import { z } from "zod";
 import {
   checkEnvironmentName,
   checkOwner,
@@ -13,77 +11,27 @@ import {
 import { Secret } from "../secret.js";
 import type { IntegrationInfo, Page, SecretInfo, SecretSpecLike } from "../types.js";
 import { aadFor, keyId, loadOrCreateKeyFile, parseKey, seal, unseal } from "./key.js";
+import {
+  afterToken,
+  type IntegrationRow,
+  integrationInfo,
+  openOptionsSchema,
+  pageSizeOf,
+  type SecretRow,
+  type SecretStoreListOptions,
+  type SecretStoreOpenOptions,
+  type SecretStoreResolveOptions,
+  secretInfo,
+} from "./secret-store-options.js";
+
+export type {
+  SecretStoreListOptions,
+  SecretStoreOpenOptions,
+  SecretStoreResolveOptions,
+} from "./secret-store-options.js";
 
 const SCHEMA_VERSION = 1;
 const KEY_CHECK_PLAINTEXT = Buffer.from("chalk-secrets key check", "utf8");
-
-const openOptionsSchema = z.object({
-  path: z.string().refine(isAbsolute, "must be an absolute path"),
-  key: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
-  keyFile: z.string().refine(isAbsolute, "must be an absolute path").optional(),
-});
-
-/** Options for {@link SecretStore.open}. */
-export interface SecretStoreOpenOptions {
-  /** Absolute path of the SQLite database file; created with mode 0600 when missing. */
-  path: string;
-  /**
-   * The 32-byte encryption key: bytes, 64 hex digits or base64. Takes precedence over `keyFile`.
-   * Keep it out of logs and command lines (read it from a file or a secret manager).
-   */
-  key?: Uint8Array | string;
-  /**
-   * Absolute path of a key file (base64 text, mode 0600). Read when it exists; created with a new
-   * random key when it does not and the database is new. Default: `<path>.key`.
-   */
-  keyFile?: string;
-}
-
-/** Options of the listing methods. */
-export interface SecretStoreListOptions {
-  /** Entries per page: default 100, at most 1000. */
-  pageSize?: number;
-  /** `nextPageToken` of the previous page. */
-  pageToken?: string;
-}
-
-/** Options for {@link SecretStore.resolve}. */
-export interface SecretStoreResolveOptions {
-  /** The owner whose temporary secrets `localEnv` specs resolve from. Required when there are any. */
-  owner?: string;
-}
-
-interface SecretRow {
-  name: string;
-  sealed: Buffer;
-  created_at_ms: number;
-  updated_at_ms: number;
-}
-
-interface IntegrationRow extends SecretRow {
-  keys: string;
-}
-
-function pageSizeOf(value: number | undefined): number {
-  if (value === undefined || value === 0) return 100;
-  if (!Number.isInteger(value) || value < 0) throw invalidArgument("pageSize", "must be a positive integer");
-  return Math.min(value, 1000);
-}
-
-function afterToken(token: string | undefined): string {
-  if (!token) return "";
-  if (!/^[A-Za-z0-9_]{1,256}$/.test(token))
-    throw invalidArgument("pageToken", "is not a token this server issued");
-  return token;
-}
-
-function secretInfo(row: SecretRow): SecretInfo {
-  return { name: row.name, createdAt: new Date(row.created_at_ms), updatedAt: new Date(row.updated_at_ms) };
-}
-
-function integrationInfo(row: IntegrationRow): IntegrationInfo {
-  return { ...secretInfo(row), keys: JSON.parse(row.keys) as string[] };
-}
 
 /**
  * The host's secret store: one SQLite file (better-sqlite3, WAL) of secrets, integrations and
@@ -431,7 +379,7 @@ export class SecretStore implements Disposable {
       const field = `secrets.${i}`;
       const name = checkSecretName(spec?.name, `${field}.name`);
       switch (spec.kind) {
-        case "env": {
+        case "secret": {
           const row = getSecret.get(environment, name) as { sealed: Buffer } | undefined;
           if (!row) missing.push(`secret ${JSON.stringify(name)}`);
           else
@@ -491,7 +439,7 @@ export class SecretStore implements Disposable {
           break;
         }
         default:
-          throw invalidArgument(`${field}.kind`, "is not a secret kind", "env, integration or localEnv");
+          throw invalidArgument(`${field}.kind`, "is not a secret kind", "secret, integration or localEnv");
       }
     });
     if (missing.length > 0) {

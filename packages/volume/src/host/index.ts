@@ -17,17 +17,17 @@
  */
 
 export type { Page, VolumeFileInfo, VolumeInfo } from "../types.js";
+export { VolumeStoreBatch } from "./volume-batch.js";
 export { fileInfoToProto, volumeInfoToProto, volumeServiceImpl } from "./volume-service.js";
+export { VolumeStore } from "./volume-store.js";
 export {
   DEFAULT_READ_CHUNK_BYTES,
   type VolumeFileReader,
   type VolumeFileSource,
-  VolumeStore,
-  VolumeStoreBatch,
   type VolumeStoreCreateOptions,
   type VolumeStoreListFilesOptions,
   type VolumeStoreListOptions,
   type VolumeStoreOpenOptions,
   type VolumeStorePutOptions,
   type VolumeStoreRemoveOptions,
-} from "./volume-store.js";
+} from "./volume-store-options.js";

@@ -378,3 +378,48 @@ export async function removeHostTree(hostDir: string, name: string): Promise<voi
     await parent.close();
   }
 }
+
+/**
+ * Opens the directory at `components` below the open directory `root` without following any
+ * symlink: each name is opened relative to the one before with `O_DIRECTORY | O_NOFOLLOW`, so a
+ * component that is a symlink (or is swapped for one while the walk proceeds) fails instead of
+ * leading anywhere. The returned handle pins the directory itself: whatever happens to its names
+ * afterwards, the handle goes on naming the directory that was checked. Errors name the path
+ * inside the tree (`shown`), never a host path: not_found for a missing name,
+ * failed_precondition for a symlink or a name that is not a directory.
+ */
+export async function openDirStrict(
+  root: FileHandle,
+  components: readonly string[],
+  shown: string,
+): Promise<FileHandle> {
+  let cur = await open(at(root), C.O_RDONLY | C.O_DIRECTORY);
+  try {
+    for (const [i, name] of components.entries()) {
+      const here = components.slice(0, i + 1).join("/");
+      let next: FileHandle;
+      try {
+        next = await open(at(cur, name), DIR_FLAGS);
+      } catch (err) {
+        const code = errno(err);
+        if (code === "ENOENT") throw notFound("directory", here);
+        if (code === "ELOOP" || code === "ENOTDIR") {
+          const link = await linkTarget(cur, name);
+          throw new ChalkError(
+            Code.FailedPrecondition,
+            typeof link === "string"
+              ? `${JSON.stringify(shown)} passes through a symlink (${JSON.stringify(here)}); mounts never follow symlinks`
+              : `${JSON.stringify(shown)}: ${JSON.stringify(here)} is not a directory`,
+          );
+        }
+        throw hostError(err, "open", here);
+      }
+      await cur.close();
+      cur = next;
+    }
+    return cur;
+  } catch (err) {
+    await cur.close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -9,7 +9,8 @@ import type {
 } from "@chalk/proto/volume/v1";
 import type { ServiceImpl } from "@chalk/rpc";
 import type { VolumeFileInfo, VolumeInfo } from "../types.js";
-import type { VolumeStore, VolumeStorePutOptions } from "./volume-store.js";
+import type { VolumeStore } from "./volume-store.js";
+import type { VolumeStorePutOptions } from "./volume-store-options.js";
 
 /** A volume as its protobuf message. */
 export function volumeInfoToProto(v: VolumeInfo): MessageInitShape<typeof VolumeInfoSchema> {

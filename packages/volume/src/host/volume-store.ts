@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import type { Stats } from "node:fs";
 import {
   type FileHandle,
   lstat,
@@ -11,12 +10,30 @@ import {
   rmdir,
   unlink,
 } from "node:fs/promises";
-import { isAbsolute, join } from "node:path";
-import { ChalkError, Code, invalidArgument, notFound, parseInput } from "@chalk/core";
-import { z } from "zod";
+import { join } from "node:path";
+import { ChalkError, Code, notFound, parseInput } from "@chalk/core";
 import { checkEnvironment, checkVolumeName, VOLUME_NAME_PATTERN } from "../names.js";
 import type { Page, VolumeFileInfo, VolumeInfo } from "../types.js";
 import { parseVolumePath, parseVolumePrefix } from "../volume-path.js";
+import {
+  checkMode,
+  checkSize,
+  collect,
+  fileInfo,
+  fileReader,
+  placeStaged,
+  precheckTarget,
+  stageFile,
+  syncDir,
+} from "./file-staging.js";
+import {
+  DEFAULT_FILE_PAGE,
+  DEFAULT_VOLUME_PAGE,
+  decodeToken,
+  encodeToken,
+  pageOf,
+  pageSizeOf,
+} from "./paging.js";
 import { ownTag, tagAlive } from "./process-dir.js";
 import { KeyedRwLock } from "./rw-lock.js";
 import {
@@ -24,161 +41,34 @@ import {
   DIR_FLAGS,
   errno,
   hostError,
-  listDir,
+  openDirStrict,
   removeHostTree,
   removeTree,
   VolumeTree,
 } from "./safe-fs.js";
-
-/** Bytes per chunk of a streamed read, unless configured otherwise. */
-export const DEFAULT_READ_CHUNK_BYTES = 256 * 1024;
-
-const openOptionsSchema = z.object({
-  dataDir: z.string().refine(isAbsolute, "must be an absolute path"),
-  readChunkBytes: z
-    .number()
-    .int()
-    .min(4096)
-    .max(4 * 1024 * 1024)
-    .optional(),
-});
-
-/** Options for {@link VolumeStore.open}. */
-export interface VolumeStoreOpenOptions {
-  /**
-   * Absolute host directory that holds every volume of every environment; created (mode 0711) when
-   * missing. Must be one file system: writes are renamed into place from a staging area inside it.
-   */
-  dataDir: string;
-  /** Bytes per chunk of a streamed read (4 KiB – 4 MiB). Default 256 KiB. */
-  readChunkBytes?: number;
-}
-
-/** Options for {@link VolumeStore.create}. */
-export interface VolumeStoreCreateOptions {
-  /** Return the existing volume instead of failing with already_exists. */
-  existOk?: boolean;
-}
-
-/** Options for {@link VolumeStore.list} and {@link VolumeStore.listFiles}. */
-export interface VolumeStoreListOptions {
-  /** Entries per page. Default 100 for volumes, 1000 for files. */
-  pageSize?: number;
-  /** `nextPageToken` of the previous page. */
-  pageToken?: string;
-}
-
-/** Options for {@link VolumeStore.listFiles}. */
-export interface VolumeStoreListFilesOptions extends VolumeStoreListOptions {
-  /** String prefix of the paths to list (`"data/"`, `"data/a"`). Default: every file. */
-  prefix?: string;
-}
-
-/** Options for {@link VolumeStore.putFile} and {@link VolumeStoreBatch.putFile}. */
-export interface VolumeStorePutOptions {
-  /** Permission bits of the new file. Default 0o644. */
-  mode?: number;
-  /** Expected size in bytes: a stream of another length fails and writes nothing. */
-  size?: number;
-  /** Aborts the write; nothing is written. */
-  signal?: AbortSignal;
-}
-
-/** Options for {@link VolumeStore.removeFile}. */
-export interface VolumeStoreRemoveOptions {
-  /** Also remove a directory with everything below it. Default false: directories are refused. */
-  recursive?: boolean;
-}
-
-/** What a file's content may be given as. */
-export type VolumeFileSource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
-
-/** An open file of a volume, streamed in chunks. Iterate it to the end or close it. */
-export interface VolumeFileReader extends AsyncIterable<Uint8Array>, AsyncDisposable {
-  /** The file as it was when opened. Later replacements do not affect this reader. */
-  readonly info: VolumeFileInfo;
-  /** Closes the file without reading further. */
-  close(): Promise<void>;
-}
+import {
+  checkBatchPaths,
+  type JournalFile,
+  placeJournaled,
+  rollForward,
+  VolumeStoreBatch,
+  writeJournal,
+} from "./volume-batch.js";
+import {
+  DEFAULT_READ_CHUNK_BYTES,
+  openOptionsSchema,
+  type VolumeFileReader,
+  type VolumeFileSource,
+  type VolumeStoreCreateOptions,
+  type VolumeStoreListFilesOptions,
+  type VolumeStoreListOptions,
+  type VolumeStoreOpenOptions,
+  type VolumeStorePutOptions,
+  type VolumeStoreRemoveOptions,
+} from "./volume-store-options.js";
 
 interface VolumeMeta {
   createdAtMs: number;
-}
-
-interface JournalFile {
-  staged: string;
-  components: string[];
-}
-
-interface Journal {
-  environment: string;
-  volume: string;
-  files: JournalFile[];
-}
-
-const DEFAULT_VOLUME_PAGE = 100;
-const DEFAULT_FILE_PAGE = 1000;
-
-function pageSizeOf(value: number | undefined, fallback: number, max: number): number {
-  if (value === undefined || value === 0) return fallback;
-  if (!Number.isInteger(value) || value < 0) throw invalidArgument("pageSize", "must be a positive integer");
-  return Math.min(value, max);
-}
-
-function encodeToken(last: string): string {
-  return Buffer.from(last, "utf8").toString("base64url");
-}
-
-function decodeToken(token: string | undefined): string | undefined {
-  if (!token) return undefined;
-  if (!/^[A-Za-z0-9_-]+$/.test(token))
-    throw invalidArgument("pageToken", "is not a token this server issued");
-  return Buffer.from(token, "base64url").toString("utf8");
-}
-
-/** Returns a page of sorted `items` after `token`. */
-function pageOf<T>(items: T[], key: (t: T) => string, size: number, token: string | undefined): Page<T> {
-  const after = decodeToken(token);
-  const rest = after === undefined ? items : items.filter((t) => key(t) > after);
-  const page = rest.slice(0, size);
-  const last = page[page.length - 1];
-  return { items: page, nextPageToken: rest.length > size && last ? encodeToken(key(last)) : undefined };
-}
-
-function checkMode(mode: number | undefined): number {
-  if (mode === undefined || mode === 0) return 0o644;
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-    throw invalidArgument("mode", `${mode} is not a permission mode`, "an integer from 0 to 0o7777");
-  }
-  return mode & 0o777;
-}
-
-function checkSize(size: number | undefined): number | undefined {
-  if (size === undefined) return undefined;
-  if (!Number.isSafeInteger(size) || size < 0)
-    throw invalidArgument("size", "must be a non-negative integer");
-  return size;
-}
-
-function fileInfo(path: string, st: Stats): VolumeFileInfo {
-  return { path, size: st.size, modifiedAt: st.mtime, mode: st.mode & 0o7777 };
-}
-
-async function* chunksOf(source: VolumeFileSource): AsyncIterable<Uint8Array> {
-  if (source instanceof Uint8Array) {
-    yield source;
-    return;
-  }
-  yield* source as AsyncIterable<Uint8Array>;
-}
-
-/** Writes all of `chunk` at the handle's position. */
-async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.byteLength) {
-    const { bytesWritten } = await fh.write(chunk, offset, chunk.byteLength - offset);
-    offset += bytesWritten;
-  }
 }
 
 /**
@@ -251,33 +141,16 @@ export class VolumeStore implements AsyncDisposable {
       if (tagAlive(tag)) continue;
       const dir = join(tmp, tag);
       for (const entry of await readdir(dir).catch(() => [] as string[])) {
-        if (entry.startsWith("batch-")) await this.rollForward(join(dir, entry));
+        if (!entry.startsWith("batch-")) continue;
+        await rollForward(join(dir, entry), async (journal) => {
+          const volDir = this.volumeDir(journal.environment, journal.volume);
+          return (await this.readMeta(volDir)) ? join(volDir, "data") : undefined;
+        });
       }
       await removeHostTree(tmp, tag);
     }
     const trash = join(this.dataDir, "trash");
     for (const entry of await readdir(trash)) await removeHostTree(trash, entry);
-  }
-
-  /** Finishes a batch whose journal was written before its process died. */
-  private async rollForward(batchDir: string): Promise<void> {
-    let journal: Journal;
-    try {
-      journal = JSON.parse(await readFile(join(batchDir, "journal.json"), "utf8")) as Journal;
-    } catch {
-      return; // never committed: discarded with its directory
-    }
-    const volDir = this.volumeDir(journal.environment, journal.volume);
-    if (!(await this.readMeta(volDir))) return;
-    await using tree = await VolumeTree.open(join(volDir, "data"));
-    for (const f of journal.files) {
-      const staged = join(batchDir, f.staged);
-      const present = await lstat(staged).then(
-        () => true,
-        () => false,
-      );
-      if (present) await this.placeStaged(tree, staged, f.components).catch(() => undefined);
-    }
   }
 
   /** Tries to remove this process's staging directory; the store must not be used afterwards. */
@@ -430,6 +303,28 @@ export class VolumeStore implements AsyncDisposable {
   }
 
   /**
+   * Opens a directory of a volume for a mount, pinned: `components` (a normalized path inside the
+   * volume, empty for its root) is walked from the volume's root without following any symlink, and
+   * the returned handle names the directory that was checked, whatever a sandbox that mounts the
+   * volume does to its names afterwards. Mount it through `/proc/self/fd/N` and close it. not_found
+   * when the volume or the directory does not exist; failed_precondition when the path is, or passes
+   * through, a symlink or is not a directory.
+   */
+  async openMountSource(
+    environment: string,
+    name: string,
+    components: readonly string[],
+  ): Promise<FileHandle> {
+    const { dir } = await this.existing(environment, name, "volumeName");
+    const root = await open(join(dir, "data"), DIR_FLAGS);
+    try {
+      return await openDirStrict(root, components, components.join("/") || ".");
+    } finally {
+      await root.close();
+    }
+  }
+
+  /**
    * Lists the regular files whose path starts with `prefix`, ordered by path, a page at a time
    * (default 1000, at most 10000). Symlinks and special files are not listed; directories appear
    * through their files.
@@ -493,27 +388,10 @@ export class VolumeStore implements AsyncDisposable {
     await stageFile(staged, data, mode, size, options.signal);
     try {
       await using tree = await VolumeTree.open(dataDir);
-      return await this.placeStaged(tree, staged, components);
+      return await placeStaged(tree, staged, components);
     } catch (err) {
       await unlink(staged).catch(() => undefined);
       throw err;
-    }
-  }
-
-  /** Renames a staged file to its place (creating parents), fsyncs the directory, returns its info. */
-  private async placeStaged(tree: VolumeTree, staged: string, components: string[]): Promise<VolumeFileInfo> {
-    const ref = await tree.parent(components, "create");
-    try {
-      await rename(staged, at(ref.dir, ref.name)).catch((err: unknown) => {
-        throw hostError(err, "write", components.join("/"));
-      });
-      await ref.dir.sync();
-      const st = await lstat(at(ref.dir, ref.name)).catch((err: unknown) => {
-        throw hostError(err, "write", components.join("/"));
-      });
-      return fileInfo(components.join("/"), st);
-    } finally {
-      await ref.dir.close();
     }
   }
 
@@ -571,47 +449,17 @@ export class VolumeStore implements AsyncDisposable {
 
   /** @internal Commits a batch: pre-flight, journal, renames under the volume's exclusive lock. */
   async commitBatch(batch: VolumeStoreBatch, files: Map<string, JournalFile>): Promise<VolumeFileInfo[]> {
-    const paths = [...files.keys()];
-    const set = new Set(paths);
-    for (const p of paths) {
-      const parts = p.split("/");
-      for (let i = 1; i < parts.length; i++) {
-        const ancestor = parts.slice(0, i).join("/");
-        if (set.has(ancestor)) {
-          throw invalidArgument(
-            "path",
-            `the batch writes both ${JSON.stringify(ancestor)} and ${JSON.stringify(p)}, which needs it to be a directory`,
-          );
-        }
-      }
-    }
+    checkBatchPaths([...files.keys()]);
     await this.existing(batch.environment, batch.volume, "volumeName");
     return this.locks.write(this.lockKey(batch.environment, batch.volume), async () => {
       for (const f of files.values()) await precheckTarget(batch.dataDir, f.components);
-      const journal: Journal = {
+      await writeJournal(batch.dir, {
         environment: batch.environment,
         volume: batch.volume,
         files: [...files.values()],
-      };
-      const jf = await open(join(batch.dir, "journal.json"), "wx", 0o600);
-      try {
-        await jf.writeFile(JSON.stringify(journal));
-        await jf.sync();
-      } finally {
-        await jf.close();
-      }
-      await syncDir(batch.dir);
+      });
       // From here on the batch happens: a crash is rolled forward when the store next opens.
-      const infos: VolumeFileInfo[] = [];
-      const failures: string[] = [];
-      await using tree = await VolumeTree.open(batch.dataDir);
-      for (const f of files.values()) {
-        try {
-          infos.push(await this.placeStaged(tree, join(batch.dir, f.staged), f.components));
-        } catch (err) {
-          failures.push(`${f.components.join("/")}: ${ChalkError.from(err).rawMessage}`);
-        }
-      }
+      const { infos, failures } = await placeJournaled(batch.dataDir, batch.dir, [...files.values()]);
       await removeHostTree(this.stagingDir, batch.dir.slice(this.stagingDir.length + 1));
       if (failures.length > 0) {
         throw new ChalkError(
@@ -627,195 +475,4 @@ export class VolumeStore implements AsyncDisposable {
   async discardBatch(batch: VolumeStoreBatch): Promise<void> {
     await removeHostTree(this.stagingDir, batch.dir.slice(this.stagingDir.length + 1)).catch(() => undefined);
   }
-}
-
-/**
- * Files staged for one volume that appear together on {@link VolumeStoreBatch.commit}. Disposing
- * an uncommitted batch discards it.
- */
-export class VolumeStoreBatch implements AsyncDisposable {
-  private readonly files = new Map<string, JournalFile>();
-  private state: "open" | "committing" | "done" = "open";
-  private counter = 0;
-
-  /** @internal */
-  constructor(
-    private readonly store: VolumeStore,
-    /** The environment of the volume. */
-    readonly environment: string,
-    /** The volume name. */
-    readonly volume: string,
-    /** @internal Host directory of the volume's contents. */
-    readonly dataDir: string,
-    /** @internal Staging directory of this batch. */
-    readonly dir: string,
-  ) {}
-
-  /** Number of distinct paths staged so far. */
-  get size(): number {
-    return this.files.size;
-  }
-
-  /**
-   * Stages one file (bytes or a stream of chunks). A later file with the same path replaces an
-   * earlier one. Path problems are reported before any data is read.
-   */
-  async putFile(path: string, data: VolumeFileSource, options: VolumeStorePutOptions = {}): Promise<void> {
-    if (this.state !== "open")
-      throw new ChalkError(Code.FailedPrecondition, "the batch is already committed or discarded");
-    const components = parseVolumePath(path);
-    const mode = checkMode(options.mode);
-    const size = checkSize(options.size);
-    await precheckTarget(this.dataDir, components);
-    const staged = `${this.counter++}`;
-    await stageFile(join(this.dir, staged), data, mode, size, options.signal);
-    const key = components.join("/");
-    const previous = this.files.get(key);
-    if (previous) await unlink(join(this.dir, previous.staged)).catch(() => undefined);
-    this.files.set(key, { staged, components });
-  }
-
-  /** Moves every staged file into place; API readers see all of them or none. */
-  async commit(): Promise<VolumeFileInfo[]> {
-    if (this.state !== "open")
-      throw new ChalkError(Code.FailedPrecondition, "the batch is already committed or discarded");
-    this.state = "committing";
-    try {
-      return await this.store.commitBatch(this, this.files);
-    } catch (err) {
-      await this.store.discardBatch(this);
-      throw err;
-    } finally {
-      this.state = "done";
-    }
-  }
-
-  /** Discards every staged file. */
-  async abort(): Promise<void> {
-    if (this.state !== "open") return;
-    this.state = "done";
-    await this.store.discardBatch(this);
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.abort();
-  }
-}
-
-/** Fsyncs a host directory (its entries: created, renamed, removed names). */
-async function syncDir(path: string): Promise<void> {
-  const fh = await open(path, DIR_FLAGS);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/**
- * Checks, before any data is read, that `components` can become a file: every existing ancestor is
- * a directory (or an in-volume symlink to one) and the target is not a directory.
- */
-async function precheckTarget(dataDir: string, components: string[]): Promise<void> {
-  await using tree = await VolumeTree.open(dataDir);
-  let ref: Awaited<ReturnType<VolumeTree["parent"]>>;
-  try {
-    ref = await tree.parent(components, "fail");
-  } catch (err) {
-    if (err instanceof ChalkError && err.code === Code.NotFound) return; // parents get created
-    throw err;
-  }
-  try {
-    const st = await lstat(at(ref.dir, ref.name)).catch(() => undefined);
-    if (st?.isDirectory()) {
-      throw new ChalkError(
-        Code.FailedPrecondition,
-        `cannot write ${JSON.stringify(components.join("/"))}: it is a directory`,
-      );
-    }
-  } finally {
-    await ref.dir.close();
-  }
-}
-
-/** Streams `data` into a new staging file, fsyncs it; removes it on any failure. */
-async function stageFile(
-  staged: string,
-  data: VolumeFileSource,
-  mode: number,
-  size: number | undefined,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const fh = await open(staged, "wx", 0o600);
-  try {
-    let written = 0;
-    for await (const chunk of chunksOf(data)) {
-      signal?.throwIfAborted();
-      written += chunk.byteLength;
-      if (size !== undefined && written > size) {
-        throw invalidArgument("size", `the stream carried more than the announced ${size} bytes`);
-      }
-      await writeAll(fh, chunk);
-    }
-    signal?.throwIfAborted();
-    if (size !== undefined && written !== size) {
-      throw invalidArgument("size", `the stream carried ${written} bytes, not the announced ${size}`);
-    }
-    await fh.chmod(mode);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await unlink(staged).catch(() => undefined);
-    if (signal?.aborted && !(err instanceof ChalkError)) {
-      throw new ChalkError(Code.Canceled, "the upload was cancelled; nothing was written", { cause: err });
-    }
-    throw err;
-  }
-  await fh.close();
-}
-
-/** Walks a directory (by handle) and collects regular files under `base` that match `prefix`. */
-async function collect(dir: FileHandle, base: string, prefix: string, out: VolumeFileInfo[]): Promise<void> {
-  try {
-    for (const entry of await listDir(dir)) {
-      const path = base === "" ? entry.name : `${base}/${entry.name}`;
-      if (entry.isDirectory()) {
-        if (!(path.startsWith(prefix) || prefix.startsWith(`${path}/`))) continue;
-        const child = await open(at(dir, entry.name), DIR_FLAGS).catch(() => undefined);
-        if (child) await collect(child, path, prefix, out);
-      } else if (entry.isFile() && path.startsWith(prefix)) {
-        const st = await lstat(at(dir, entry.name)).catch(() => undefined);
-        if (st?.isFile()) out.push(fileInfo(path, st));
-      }
-    }
-  } finally {
-    await dir.close();
-  }
-}
-
-function fileReader(handle: FileHandle, info: VolumeFileInfo, chunkBytes: number): VolumeFileReader {
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await handle.close();
-  };
-  return {
-    info,
-    close,
-    [Symbol.asyncDispose]: close,
-    async *[Symbol.asyncIterator]() {
-      try {
-        for (;;) {
-          // A fresh buffer per chunk: it is handed on (to gRPC) and must not be overwritten.
-          const buf = Buffer.allocUnsafe(chunkBytes);
-          const { bytesRead } = await handle.read(buf, 0, chunkBytes, null);
-          if (bytesRead === 0) return;
-          yield bytesRead === chunkBytes ? buf : buf.subarray(0, bytesRead);
-        }
-      } finally {
-        await close();
-      }
-    },
-  };
 }

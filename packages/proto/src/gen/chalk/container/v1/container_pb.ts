@@ -20,7 +20,51 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chalk/container/v1/container.proto.
  */
 export const file_chalk_container_v1_container: GenFile = /*@__PURE__*/
-  fileDesc("CiJjaGFsay9jb250YWluZXIvdjEvY29udGFpbmVyLnByb3RvEhJjaGFsay5jb250YWluZXIudjEiNgoLSW1hZ2VTb3VyY2USDQoDdXJpGAEgASgJSAASDgoEc3BlYxgCIAEoDEgAQggKBnNvdXJjZSJCCgtWb2x1bWVNb3VudBIMCgRuYW1lGAEgASgJEhIKCm1vdW50X3BhdGgYAiABKAkSEQoJcmVhZF9vbmx5GAMgASgIIlUKC1VwbG9hZE1vdW50EhMKC3ZvbHVtZV9uYW1lGAEgASgJEjEKB3RhcmdldHMYAiADKAsyIC5jaGFsay5jb250YWluZXIudjEuVXBsb2FkVGFyZ2V0Ii4KDFVwbG9hZFRhcmdldBIOCgZzb3VyY2UYASABKAkSDgoGdGFyZ2V0GAIgASgJIpIDCg1Db250YWluZXJTcGVjEgwKBG5hbWUYASABKAkSLgoFaW1hZ2UYAiABKAsyHy5jaGFsay5jb250YWluZXIudjEuSW1hZ2VTb3VyY2USCwoDY3B1GAMgASgJEg4KBm1lbW9yeRgEIAEoCRILCgNncHUYBSABKAkSNwoDZW52GAYgAygLMiouY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lclNwZWMuRW52RW50cnkSLwoHc2VjcmV0cxgHIAMoCzIeLmNoYWxrLnNlY3JldHMudjEuU2VjcmV0U291cmNlEjAKB3ZvbHVtZXMYCCADKAsyHy5jaGFsay5jb250YWluZXIudjEuVm9sdW1lTW91bnQSDAoEcG9ydBgJIAEoDRISCgplbnRyeXBvaW50GAogAygJEi8KBnVwbG9hZBgLIAEoCzIfLmNoYWxrLmNvbnRhaW5lci52MS5VcGxvYWRNb3VudBoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIicKCVNlY3JldFJlZhIMCgRraW5kGAEgASgJEgwKBG5hbWUYAiABKAkiQgoJUmVzb3VyY2VzEhIKCmNwdV9taWxsaXMYASABKA0SFAoMbWVtb3J5X2J5dGVzGAIgASgEEgsKA2dwdRgDIAEoCSKzBAoNQ29udGFpbmVySW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEjMKBnN0YXR1cxgDIAEoDjIjLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJTdGF0dXMSFgoOc3RhdHVzX21lc3NhZ2UYBCABKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg1zdG9wcGVkX2F0X21zGAYgASgDEg8KB2FkZHJlc3MYByABKAkSEQoJaW1hZ2VfdXJpGAggASgJEhQKDGltYWdlX2RpZ2VzdBgJIAEoCRIwCglyZXNvdXJjZXMYCiABKAsyHS5jaGFsay5jb250YWluZXIudjEuUmVzb3VyY2VzEjcKA2VudhgLIAMoCzIqLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJJbmZvLkVudkVudHJ5Ei4KB3NlY3JldHMYDCADKAsyHS5jaGFsay5jb250YWluZXIudjEuU2VjcmV0UmVmEjAKB3ZvbHVtZXMYDSADKAsyHy5jaGFsay5jb250YWluZXIudjEuVm9sdW1lTW91bnQSDAoEcG9ydBgOIAEoDRISCgplbnRyeXBvaW50GA8gAygJEhIKCnNhbmRib3hfaWQYECABKAkSFgoJZXhpdF9jb2RlGBEgASgFSACIAQEaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpfZXhpdF9jb2RlIjUKCEJ1aWxkTG9nEgwKBHN0ZXAYASABKA0SDQoFc3RlcHMYAiABKA0SDAoEdGV4dBgDIAEoCSJGChNSdW5Db250YWluZXJSZXF1ZXN0Ei8KBHNwZWMYASABKAsyIS5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVyU3BlYyKKAQoUUnVuQ29udGFpbmVyUmVzcG9uc2USMQoJYnVpbGRfbG9nGAEgASgLMhwuY2hhbGsuY29udGFpbmVyLnYxLkJ1aWxkTG9nSAASNgoJY29udGFpbmVyGAIgASgLMiEuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckluZm9IAEIHCgVldmVudCI6ChNHZXRDb250YWluZXJSZXF1ZXN0EgwKAmlkGAEgASgJSAASDgoEbmFtZRgCIAEoCUgAQgUKA3JlZiJMChRHZXRDb250YWluZXJSZXNwb25zZRI0Cgljb250YWluZXIYASABKAsyIS5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVySW5mbyJbChVMaXN0Q29udGFpbmVyc1JlcXVlc3QSMwoGc3RhdHVzGAEgASgOMiMuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lclN0YXR1cxINCgVsaW1pdBgCIAEoDSJPChZMaXN0Q29udGFpbmVyc1Jlc3BvbnNlEjUKCmNvbnRhaW5lcnMYASADKAsyIS5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVySW5mbyJZChRTdG9wQ29udGFpbmVyUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIABIcChRncmFjZV9wZXJpb2Rfc2Vjb25kcxgDIAEoAUIFCgNyZWYiTQoVU3RvcENvbnRhaW5lclJlc3BvbnNlEjQKCWNvbnRhaW5lchgBIAEoCzIhLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJJbmZvIu4BChRFeGVjQ29udGFpbmVyUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIABIPCgdjb21tYW5kGAMgAygJEhQKDHRpbWVvdXRfc2VjcxgEIAEoARINCgVzdGRpbhgFIAEoDBI+CgNlbnYYBiADKAsyMS5jaGFsay5jb250YWluZXIudjEuRXhlY0NvbnRhaW5lclJlcXVlc3QuRW52RW50cnkSDwoHd29ya2RpchgHIAEoCRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgUKA3JlZiKAAQoVRXhlY0NvbnRhaW5lclJlc3BvbnNlEg4KBnN0ZG91dBgBIAEoDBIOCgZzdGRlcnIYAiABKAwSFgoJZXhpdF9jb2RlGAMgASgFSACIAQESDgoGc2lnbmFsGAQgASgFEhEKCXRpbWVkX291dBgFIAEoCEIMCgpfZXhpdF9jb2RlIl8KFENvbnRhaW5lckxvZ3NSZXF1ZXN0EgwKAmlkGAEgASgJSAASDgoEbmFtZRgCIAEoCUgAEg4KBmZvbGxvdxgDIAEoCBISCgp0YWlsX2xpbmVzGAQgASgNQgUKA3JlZiIlChVDb250YWluZXJMb2dzUmVzcG9uc2USDAoEZGF0YRgBIAEoDCroAQoPQ29udGFpbmVyU3RhdHVzEiAKHENPTlRBSU5FUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIcChhDT05UQUlORVJfU1RBVFVTX1BFTkRJTkcQARIcChhDT05UQUlORVJfU1RBVFVTX1JVTk5JTkcQAhIeChpDT05UQUlORVJfU1RBVFVTX1NVQ0NFRURFRBADEhsKF0NPTlRBSU5FUl9TVEFUVVNfRkFJTEVEEAQSHAoYQ09OVEFJTkVSX1NUQVRVU19TVE9QUEVEEAUSHAoYQ09OVEFJTkVSX1NUQVRVU19VTktOT1dOEAYy9wQKEENvbnRhaW5lclNlcnZpY2USYwoMUnVuQ29udGFpbmVyEicuY2hhbGsuY29udGFpbmVyLnYxLlJ1bkNvbnRhaW5lclJlcXVlc3QaKC5jaGFsay5jb250YWluZXIudjEuUnVuQ29udGFpbmVyUmVzcG9uc2UwARJhCgxHZXRDb250YWluZXISJy5jaGFsay5jb250YWluZXIudjEuR2V0Q29udGFpbmVyUmVxdWVzdBooLmNoYWxrLmNvbnRhaW5lci52MS5HZXRDb250YWluZXJSZXNwb25zZRJnCg5MaXN0Q29udGFpbmVycxIpLmNoYWxrLmNvbnRhaW5lci52MS5MaXN0Q29udGFpbmVyc1JlcXVlc3QaKi5jaGFsay5jb250YWluZXIudjEuTGlzdENvbnRhaW5lcnNSZXNwb25zZRJkCg1TdG9wQ29udGFpbmVyEiguY2hhbGsuY29udGFpbmVyLnYxLlN0b3BDb250YWluZXJSZXF1ZXN0GikuY2hhbGsuY29udGFpbmVyLnYxLlN0b3BDb250YWluZXJSZXNwb25zZRJkCg1FeGVjQ29udGFpbmVyEiguY2hhbGsuY29udGFpbmVyLnYxLkV4ZWNDb250YWluZXJSZXF1ZXN0GikuY2hhbGsuY29udGFpbmVyLnYxLkV4ZWNDb250YWluZXJSZXNwb25zZRJmCg1Db250YWluZXJMb2dzEiguY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckxvZ3NSZXF1ZXN0GikuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckxvZ3NSZXNwb25zZTABYgZwcm90bzM", [file_chalk_secrets_v1_secrets]);
+  fileDesc("CiJjaGFsay9jb250YWluZXIvdjEvY29udGFpbmVyLnByb3RvEhJjaGFsay5jb250YWluZXIudjEiTgoJUmVhZGluZXNzEg4KBHBvcnQYASABKA1IABISCghsb2dfbGluZRgCIAEoCUgAEhQKDHRpbWVvdXRfc2VjcxgDIAEoAUIHCgVjaGVjayI2CgtJbWFnZVNvdXJjZRINCgN1cmkYASABKAlIABIOCgRzcGVjGAIgASgMSABCCAoGc291cmNlIkIKC1ZvbHVtZU1vdW50EgwKBG5hbWUYASABKAkSEgoKbW91bnRfcGF0aBgCIAEoCRIRCglyZWFkX29ubHkYAyABKAgiVQoLVXBsb2FkTW91bnQSEwoLdm9sdW1lX25hbWUYASABKAkSMQoHdGFyZ2V0cxgCIAMoCzIgLmNoYWxrLmNvbnRhaW5lci52MS5VcGxvYWRUYXJnZXQiLgoMVXBsb2FkVGFyZ2V0Eg4KBnNvdXJjZRgBIAEoCRIOCgZ0YXJnZXQYAiABKAkixAMKDUNvbnRhaW5lclNwZWMSDAoEbmFtZRgBIAEoCRIuCgVpbWFnZRgCIAEoCzIfLmNoYWxrLmNvbnRhaW5lci52MS5JbWFnZVNvdXJjZRILCgNjcHUYAyABKAkSDgoGbWVtb3J5GAQgASgJEgsKA2dwdRgFIAEoCRI3CgNlbnYYBiADKAsyKi5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVyU3BlYy5FbnZFbnRyeRIvCgdzZWNyZXRzGAcgAygLMh4uY2hhbGsuc2VjcmV0cy52MS5TZWNyZXRTb3VyY2USMAoHdm9sdW1lcxgIIAMoCzIfLmNoYWxrLmNvbnRhaW5lci52MS5Wb2x1bWVNb3VudBIMCgRwb3J0GAkgASgNEhIKCmVudHJ5cG9pbnQYCiADKAkSLwoGdXBsb2FkGAsgASgLMh8uY2hhbGsuY29udGFpbmVyLnYxLlVwbG9hZE1vdW50EjAKCXJlYWRpbmVzcxgMIAEoCzIdLmNoYWxrLmNvbnRhaW5lci52MS5SZWFkaW5lc3MaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI1CglTZWNyZXRSZWYSDAoEa2luZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBGtleXMYAyADKAkiQgoJUmVzb3VyY2VzEhIKCmNwdV9taWxsaXMYASABKA0SFAoMbWVtb3J5X2J5dGVzGAIgASgEEgsKA2dwdRgDIAEoCSKmBQoNQ29udGFpbmVySW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEjMKBnN0YXR1cxgDIAEoDjIjLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJTdGF0dXMSFgoOc3RhdHVzX21lc3NhZ2UYBCABKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg1zdG9wcGVkX2F0X21zGAYgASgDEg8KB2FkZHJlc3MYByABKAkSEQoJaW1hZ2VfdXJpGAggASgJEhQKDGltYWdlX2RpZ2VzdBgJIAEoCRIwCglyZXNvdXJjZXMYCiABKAsyHS5jaGFsay5jb250YWluZXIudjEuUmVzb3VyY2VzEjcKA2VudhgLIAMoCzIqLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJJbmZvLkVudkVudHJ5Ei4KB3NlY3JldHMYDCADKAsyHS5jaGFsay5jb250YWluZXIudjEuU2VjcmV0UmVmEjAKB3ZvbHVtZXMYDSADKAsyHy5jaGFsay5jb250YWluZXIudjEuVm9sdW1lTW91bnQSDAoEcG9ydBgOIAEoDRISCgplbnRyeXBvaW50GA8gAygJEhIKCnNhbmRib3hfaWQYECABKAkSFgoJZXhpdF9jb2RlGBEgASgFSACIAQESLwoJcnVuX3BoYXNlGBIgASgOMhwuY2hhbGsuY29udGFpbmVyLnYxLlJ1blBoYXNlEjAKCXJlYWRpbmVzcxgTIAEoCzIdLmNoYWxrLmNvbnRhaW5lci52MS5SZWFkaW5lc3MSDgoGcmVhc29uGBQgASgJGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2V4aXRfY29kZSI1CghCdWlsZExvZxIMCgRzdGVwGAEgASgNEg0KBXN0ZXBzGAIgASgNEgwKBHRleHQYAyABKAkiYgoTUnVuQ29udGFpbmVyUmVxdWVzdBIvCgRzcGVjGAEgASgLMiEuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lclNwZWMSGgoScmVhZHlfdGltZW91dF9zZWNzGAIgASgBIooBChRSdW5Db250YWluZXJSZXNwb25zZRIxCglidWlsZF9sb2cYASABKAsyHC5jaGFsay5jb250YWluZXIudjEuQnVpbGRMb2dIABI2Cgljb250YWluZXIYAiABKAsyIS5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVySW5mb0gAQgcKBWV2ZW50ImUKFkNyZWF0ZUNvbnRhaW5lclJlcXVlc3QSLwoEc3BlYxgBIAEoCzIhLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJTcGVjEhoKEnJlYWR5X3RpbWVvdXRfc2VjcxgCIAEoASJPChdDcmVhdGVDb250YWluZXJSZXNwb25zZRI0Cgljb250YWluZXIYASABKAsyIS5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVySW5mbyI8ChVTdGFydENvbnRhaW5lclJlcXVlc3QSDAoCaWQYASABKAlIABIOCgRuYW1lGAIgASgJSABCBQoDcmVmIowBChZTdGFydENvbnRhaW5lclJlc3BvbnNlEjEKCWJ1aWxkX2xvZxgBIAEoCzIcLmNoYWxrLmNvbnRhaW5lci52MS5CdWlsZExvZ0gAEjYKCWNvbnRhaW5lchgCIAEoCzIhLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJJbmZvSABCBwoFZXZlbnQiOgoTR2V0Q29udGFpbmVyUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIAEIFCgNyZWYiTAoUR2V0Q29udGFpbmVyUmVzcG9uc2USNAoJY29udGFpbmVyGAEgASgLMiEuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckluZm8iWwoVTGlzdENvbnRhaW5lcnNSZXF1ZXN0EjMKBnN0YXR1cxgBIAEoDjIjLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJTdGF0dXMSDQoFbGltaXQYAiABKA0iTwoWTGlzdENvbnRhaW5lcnNSZXNwb25zZRI1Cgpjb250YWluZXJzGAEgAygLMiEuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckluZm8iWQoUU3RvcENvbnRhaW5lclJlcXVlc3QSDAoCaWQYASABKAlIABIOCgRuYW1lGAIgASgJSAASHAoUZ3JhY2VfcGVyaW9kX3NlY29uZHMYAyABKAFCBQoDcmVmIk0KFVN0b3BDb250YWluZXJSZXNwb25zZRI0Cgljb250YWluZXIYASABKAsyIS5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVySW5mbyLuAQoURXhlY0NvbnRhaW5lclJlcXVlc3QSDAoCaWQYASABKAlIABIOCgRuYW1lGAIgASgJSAASDwoHY29tbWFuZBgDIAMoCRIUCgx0aW1lb3V0X3NlY3MYBCABKAESDQoFc3RkaW4YBSABKAwSPgoDZW52GAYgAygLMjEuY2hhbGsuY29udGFpbmVyLnYxLkV4ZWNDb250YWluZXJSZXF1ZXN0LkVudkVudHJ5Eg8KB3dvcmtkaXIYByABKAkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIFCgNyZWYigAEKFUV4ZWNDb250YWluZXJSZXNwb25zZRIOCgZzdGRvdXQYASABKAwSDgoGc3RkZXJyGAIgASgMEhYKCWV4aXRfY29kZRgDIAEoBUgAiAEBEg4KBnNpZ25hbBgEIAEoBRIRCgl0aW1lZF9vdXQYBSABKAhCDAoKX2V4aXRfY29kZSJfChRDb250YWluZXJMb2dzUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIABIOCgZmb2xsb3cYAyABKAgSEgoKdGFpbF9saW5lcxgEIAEoDUIFCgNyZWYiJQoVQ29udGFpbmVyTG9nc1Jlc3BvbnNlEgwKBGRhdGEYASABKAwq6AEKD0NvbnRhaW5lclN0YXR1cxIgChxDT05UQUlORVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHAoYQ09OVEFJTkVSX1NUQVRVU19QRU5ESU5HEAESHAoYQ09OVEFJTkVSX1NUQVRVU19SVU5OSU5HEAISHgoaQ09OVEFJTkVSX1NUQVRVU19TVUNDRUVERUQQAxIbChdDT05UQUlORVJfU1RBVFVTX0ZBSUxFRBAEEhwKGENPTlRBSU5FUl9TVEFUVVNfU1RPUFBFRBAFEhwKGENPTlRBSU5FUl9TVEFUVVNfVU5LTk9XThAGKn8KCFJ1blBoYXNlEhkKFVJVTl9QSEFTRV9VTlNQRUNJRklFRBAAEhQKEFJVTl9QSEFTRV9VUExPQUQQARITCg9SVU5fUEhBU0VfQlVJTEQQAhIUChBSVU5fUEhBU0VfQ1JFQVRFEAMSFwoTUlVOX1BIQVNFX1JFQURJTkVTUxAEMs4GChBDb250YWluZXJTZXJ2aWNlEmMKDFJ1bkNvbnRhaW5lchInLmNoYWxrLmNvbnRhaW5lci52MS5SdW5Db250YWluZXJSZXF1ZXN0GiguY2hhbGsuY29udGFpbmVyLnYxLlJ1bkNvbnRhaW5lclJlc3BvbnNlMAESagoPQ3JlYXRlQ29udGFpbmVyEiouY2hhbGsuY29udGFpbmVyLnYxLkNyZWF0ZUNvbnRhaW5lclJlcXVlc3QaKy5jaGFsay5jb250YWluZXIudjEuQ3JlYXRlQ29udGFpbmVyUmVzcG9uc2USaQoOU3RhcnRDb250YWluZXISKS5jaGFsay5jb250YWluZXIudjEuU3RhcnRDb250YWluZXJSZXF1ZXN0GiouY2hhbGsuY29udGFpbmVyLnYxLlN0YXJ0Q29udGFpbmVyUmVzcG9uc2UwARJhCgxHZXRDb250YWluZXISJy5jaGFsay5jb250YWluZXIudjEuR2V0Q29udGFpbmVyUmVxdWVzdBooLmNoYWxrLmNvbnRhaW5lci52MS5HZXRDb250YWluZXJSZXNwb25zZRJnCg5MaXN0Q29udGFpbmVycxIpLmNoYWxrLmNvbnRhaW5lci52MS5MaXN0Q29udGFpbmVyc1JlcXVlc3QaKi5jaGFsay5jb250YWluZXIudjEuTGlzdENvbnRhaW5lcnNSZXNwb25zZRJkCg1TdG9wQ29udGFpbmVyEiguY2hhbGsuY29udGFpbmVyLnYxLlN0b3BDb250YWluZXJSZXF1ZXN0GikuY2hhbGsuY29udGFpbmVyLnYxLlN0b3BDb250YWluZXJSZXNwb25zZRJkCg1FeGVjQ29udGFpbmVyEiguY2hhbGsuY29udGFpbmVyLnYxLkV4ZWNDb250YWluZXJSZXF1ZXN0GikuY2hhbGsuY29udGFpbmVyLnYxLkV4ZWNDb250YWluZXJSZXNwb25zZRJmCg1Db250YWluZXJMb2dzEiguY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckxvZ3NSZXF1ZXN0GikuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckxvZ3NSZXNwb25zZTABYgZwcm90bzM", [file_chalk_secrets_v1_secrets]);
+
+/**
+ * When a started container counts as ready (RUNNING). Without one, a container is RUNNING once its
+ * main process started (an entrypoint: once it has run for a short settling time).
+ *
+ * @generated from message chalk.container.v1.Readiness
+ */
+export type Readiness = Message<"chalk.container.v1.Readiness"> & {
+  /**
+   * @generated from oneof chalk.container.v1.Readiness.check
+   */
+  check: {
+    /**
+     * Ready once this port, the container's `port`, accepts a TCP connection.
+     *
+     * @generated from field: uint32 port = 1;
+     */
+    value: number;
+    case: "port";
+  } | {
+    /**
+     * Ready once a line of the entrypoint's output contains this text (at most 1024 bytes).
+     *
+     * @generated from field: string log_line = 2;
+     */
+    value: string;
+    case: "logLine";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Seconds to wait once the container started; then the run fails in phase READINESS and the
+   * container is stopped. 0: 60. At most 86400.
+   *
+   * @generated from field: double timeout_secs = 3;
+   */
+  timeoutSecs: number;
+};
+
+/**
+ * Describes the message chalk.container.v1.Readiness.
+ * Use `create(ReadinessSchema)` to create a new message.
+ */
+export const ReadinessSchema: GenMessage<Readiness> = /*@__PURE__*/
+  messageDesc(file_chalk_container_v1_container, 0);
 
 /**
  * Which image to run.
@@ -55,7 +99,7 @@ export type ImageSource = Message<"chalk.container.v1.ImageSource"> & {
  * Use `create(ImageSourceSchema)` to create a new message.
  */
 export const ImageSourceSchema: GenMessage<ImageSource> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 0);
+  messageDesc(file_chalk_container_v1_container, 1);
 
 /**
  * A named volume mounted into the container.
@@ -88,7 +132,7 @@ export type VolumeMount = Message<"chalk.container.v1.VolumeMount"> & {
  * Use `create(VolumeMountSchema)` to create a new message.
  */
 export const VolumeMountSchema: GenMessage<VolumeMount> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 1);
+  messageDesc(file_chalk_container_v1_container, 2);
 
 /**
  * A temporary volume that holds the files of addLocalFile / addLocalDir (strategy "volume").
@@ -117,7 +161,7 @@ export type UploadMount = Message<"chalk.container.v1.UploadMount"> & {
  * Use `create(UploadMountSchema)` to create a new message.
  */
 export const UploadMountSchema: GenMessage<UploadMount> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 2);
+  messageDesc(file_chalk_container_v1_container, 3);
 
 /**
  * @generated from message chalk.container.v1.UploadTarget
@@ -143,7 +187,7 @@ export type UploadTarget = Message<"chalk.container.v1.UploadTarget"> & {
  * Use `create(UploadTargetSchema)` to create a new message.
  */
 export const UploadTargetSchema: GenMessage<UploadTarget> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 3);
+  messageDesc(file_chalk_container_v1_container, 4);
 
 /**
  * @generated from message chalk.container.v1.ContainerSpec
@@ -215,6 +259,13 @@ export type ContainerSpec = Message<"chalk.container.v1.ContainerSpec"> & {
    * @generated from field: chalk.container.v1.UploadMount upload = 11;
    */
   upload?: UploadMount | undefined;
+
+  /**
+   * When the started container counts as RUNNING. Absent: once its main process started.
+   *
+   * @generated from field: chalk.container.v1.Readiness readiness = 12;
+   */
+  readiness?: Readiness | undefined;
 };
 
 /**
@@ -222,7 +273,7 @@ export type ContainerSpec = Message<"chalk.container.v1.ContainerSpec"> & {
  * Use `create(ContainerSpecSchema)` to create a new message.
  */
 export const ContainerSpecSchema: GenMessage<ContainerSpec> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 4);
+  messageDesc(file_chalk_container_v1_container, 5);
 
 /**
  * Where a reference to a secret came from; values are never returned.
@@ -231,7 +282,8 @@ export const ContainerSpecSchema: GenMessage<ContainerSpec> = /*@__PURE__*/
  */
 export type SecretRef = Message<"chalk.container.v1.SecretRef"> & {
   /**
-   * "secret", "integration" or "local_env".
+   * The source, named as chalk.secrets.v1.SecretSource's fields: "secret", "integration" or
+   * "local_env".
    *
    * @generated from field: string kind = 1;
    */
@@ -241,6 +293,13 @@ export type SecretRef = Message<"chalk.container.v1.SecretRef"> & {
    * @generated from field: string name = 2;
    */
   name: string;
+
+  /**
+   * For an integration: the keys injected; empty: every key.
+   *
+   * @generated from field: repeated string keys = 3;
+   */
+  keys: string[];
 };
 
 /**
@@ -248,7 +307,7 @@ export type SecretRef = Message<"chalk.container.v1.SecretRef"> & {
  * Use `create(SecretRefSchema)` to create a new message.
  */
 export const SecretRefSchema: GenMessage<SecretRef> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 5);
+  messageDesc(file_chalk_container_v1_container, 6);
 
 /**
  * @generated from message chalk.container.v1.Resources
@@ -279,7 +338,7 @@ export type Resources = Message<"chalk.container.v1.Resources"> & {
  * Use `create(ResourcesSchema)` to create a new message.
  */
 export const ResourcesSchema: GenMessage<Resources> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 6);
+  messageDesc(file_chalk_container_v1_container, 7);
 
 /**
  * @generated from message chalk.container.v1.ContainerInfo
@@ -385,6 +444,29 @@ export type ContainerInfo = Message<"chalk.container.v1.ContainerInfo"> & {
    * @generated from field: optional int32 exit_code = 17;
    */
   exitCode?: number | undefined;
+
+  /**
+   * PENDING: the phase the run is in. FAILED or STOPPED before the container ran: the phase the run
+   * ended in. Otherwise UNSPECIFIED.
+   *
+   * @generated from field: chalk.container.v1.RunPhase run_phase = 18;
+   */
+  runPhase: RunPhase;
+
+  /**
+   * @generated from field: chalk.container.v1.Readiness readiness = 19;
+   */
+  readiness?: Readiness | undefined;
+
+  /**
+   * Why the container ended, as one CamelCase word to branch on (as Kubernetes gives a reason):
+   * SUCCEEDED "Completed"; FAILED "Error" (an exit code), "Signal", "OOMKilled", "Lost",
+   * "BuildFailed", "CreateFailed", "UploadFailed", "ReadinessTimeout", "DeadlineExceeded" (the run
+   * deadline) or "ServerRestarted"; STOPPED "Stopped". Empty while it is active.
+   *
+   * @generated from field: string reason = 20;
+   */
+  reason: string;
 };
 
 /**
@@ -392,7 +474,7 @@ export type ContainerInfo = Message<"chalk.container.v1.ContainerInfo"> & {
  * Use `create(ContainerInfoSchema)` to create a new message.
  */
 export const ContainerInfoSchema: GenMessage<ContainerInfo> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 7);
+  messageDesc(file_chalk_container_v1_container, 8);
 
 /**
  * @generated from message chalk.container.v1.BuildLog
@@ -423,7 +505,7 @@ export type BuildLog = Message<"chalk.container.v1.BuildLog"> & {
  * Use `create(BuildLogSchema)` to create a new message.
  */
 export const BuildLogSchema: GenMessage<BuildLog> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 8);
+  messageDesc(file_chalk_container_v1_container, 9);
 
 /**
  * @generated from message chalk.container.v1.RunContainerRequest
@@ -433,6 +515,15 @@ export type RunContainerRequest = Message<"chalk.container.v1.RunContainerReques
    * @generated from field: chalk.container.v1.ContainerSpec spec = 1;
    */
   spec?: ContainerSpec | undefined;
+
+  /**
+   * Seconds the whole run may take, from this request to RUNNING: upload, build, create and
+   * readiness. Past it the container fails in the phase it is in and what it started is stopped.
+   * 0: 600. At most 86400.
+   *
+   * @generated from field: double ready_timeout_secs = 2;
+   */
+  readyTimeoutSecs: number;
 };
 
 /**
@@ -440,7 +531,7 @@ export type RunContainerRequest = Message<"chalk.container.v1.RunContainerReques
  * Use `create(RunContainerRequestSchema)` to create a new message.
  */
 export const RunContainerRequestSchema: GenMessage<RunContainerRequest> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 9);
+  messageDesc(file_chalk_container_v1_container, 10);
 
 /**
  * @generated from message chalk.container.v1.RunContainerResponse
@@ -469,7 +560,108 @@ export type RunContainerResponse = Message<"chalk.container.v1.RunContainerRespo
  * Use `create(RunContainerResponseSchema)` to create a new message.
  */
 export const RunContainerResponseSchema: GenMessage<RunContainerResponse> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 10);
+  messageDesc(file_chalk_container_v1_container, 11);
+
+/**
+ * @generated from message chalk.container.v1.CreateContainerRequest
+ */
+export type CreateContainerRequest = Message<"chalk.container.v1.CreateContainerRequest"> & {
+  /**
+   * @generated from field: chalk.container.v1.ContainerSpec spec = 1;
+   */
+  spec?: ContainerSpec | undefined;
+
+  /**
+   * As RunContainerRequest's: the deadline of the whole run, counted from this request.
+   *
+   * @generated from field: double ready_timeout_secs = 2;
+   */
+  readyTimeoutSecs: number;
+};
+
+/**
+ * Describes the message chalk.container.v1.CreateContainerRequest.
+ * Use `create(CreateContainerRequestSchema)` to create a new message.
+ */
+export const CreateContainerRequestSchema: GenMessage<CreateContainerRequest> = /*@__PURE__*/
+  messageDesc(file_chalk_container_v1_container, 12);
+
+/**
+ * @generated from message chalk.container.v1.CreateContainerResponse
+ */
+export type CreateContainerResponse = Message<"chalk.container.v1.CreateContainerResponse"> & {
+  /**
+   * PENDING, in run phase UPLOAD.
+   *
+   * @generated from field: chalk.container.v1.ContainerInfo container = 1;
+   */
+  container?: ContainerInfo | undefined;
+};
+
+/**
+ * Describes the message chalk.container.v1.CreateContainerResponse.
+ * Use `create(CreateContainerResponseSchema)` to create a new message.
+ */
+export const CreateContainerResponseSchema: GenMessage<CreateContainerResponse> = /*@__PURE__*/
+  messageDesc(file_chalk_container_v1_container, 13);
+
+/**
+ * @generated from message chalk.container.v1.StartContainerRequest
+ */
+export type StartContainerRequest = Message<"chalk.container.v1.StartContainerRequest"> & {
+  /**
+   * @generated from oneof chalk.container.v1.StartContainerRequest.ref
+   */
+  ref: {
+    /**
+     * @generated from field: string id = 1;
+     */
+    value: string;
+    case: "id";
+  } | {
+    /**
+     * @generated from field: string name = 2;
+     */
+    value: string;
+    case: "name";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message chalk.container.v1.StartContainerRequest.
+ * Use `create(StartContainerRequestSchema)` to create a new message.
+ */
+export const StartContainerRequestSchema: GenMessage<StartContainerRequest> = /*@__PURE__*/
+  messageDesc(file_chalk_container_v1_container, 14);
+
+/**
+ * @generated from message chalk.container.v1.StartContainerResponse
+ */
+export type StartContainerResponse = Message<"chalk.container.v1.StartContainerResponse"> & {
+  /**
+   * @generated from oneof chalk.container.v1.StartContainerResponse.event
+   */
+  event: {
+    /**
+     * @generated from field: chalk.container.v1.BuildLog build_log = 1;
+     */
+    value: BuildLog;
+    case: "buildLog";
+  } | {
+    /**
+     * @generated from field: chalk.container.v1.ContainerInfo container = 2;
+     */
+    value: ContainerInfo;
+    case: "container";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message chalk.container.v1.StartContainerResponse.
+ * Use `create(StartContainerResponseSchema)` to create a new message.
+ */
+export const StartContainerResponseSchema: GenMessage<StartContainerResponse> = /*@__PURE__*/
+  messageDesc(file_chalk_container_v1_container, 15);
 
 /**
  * @generated from message chalk.container.v1.GetContainerRequest
@@ -500,7 +692,7 @@ export type GetContainerRequest = Message<"chalk.container.v1.GetContainerReques
  * Use `create(GetContainerRequestSchema)` to create a new message.
  */
 export const GetContainerRequestSchema: GenMessage<GetContainerRequest> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 11);
+  messageDesc(file_chalk_container_v1_container, 16);
 
 /**
  * @generated from message chalk.container.v1.GetContainerResponse
@@ -517,7 +709,7 @@ export type GetContainerResponse = Message<"chalk.container.v1.GetContainerRespo
  * Use `create(GetContainerResponseSchema)` to create a new message.
  */
 export const GetContainerResponseSchema: GenMessage<GetContainerResponse> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 12);
+  messageDesc(file_chalk_container_v1_container, 17);
 
 /**
  * @generated from message chalk.container.v1.ListContainersRequest
@@ -543,7 +735,7 @@ export type ListContainersRequest = Message<"chalk.container.v1.ListContainersRe
  * Use `create(ListContainersRequestSchema)` to create a new message.
  */
 export const ListContainersRequestSchema: GenMessage<ListContainersRequest> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 13);
+  messageDesc(file_chalk_container_v1_container, 18);
 
 /**
  * @generated from message chalk.container.v1.ListContainersResponse
@@ -560,7 +752,7 @@ export type ListContainersResponse = Message<"chalk.container.v1.ListContainersR
  * Use `create(ListContainersResponseSchema)` to create a new message.
  */
 export const ListContainersResponseSchema: GenMessage<ListContainersResponse> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 14);
+  messageDesc(file_chalk_container_v1_container, 19);
 
 /**
  * @generated from message chalk.container.v1.StopContainerRequest
@@ -596,7 +788,7 @@ export type StopContainerRequest = Message<"chalk.container.v1.StopContainerRequ
  * Use `create(StopContainerRequestSchema)` to create a new message.
  */
 export const StopContainerRequestSchema: GenMessage<StopContainerRequest> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 15);
+  messageDesc(file_chalk_container_v1_container, 20);
 
 /**
  * @generated from message chalk.container.v1.StopContainerResponse
@@ -613,7 +805,7 @@ export type StopContainerResponse = Message<"chalk.container.v1.StopContainerRes
  * Use `create(StopContainerResponseSchema)` to create a new message.
  */
 export const StopContainerResponseSchema: GenMessage<StopContainerResponse> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 16);
+  messageDesc(file_chalk_container_v1_container, 21);
 
 /**
  * @generated from message chalk.container.v1.ExecContainerRequest
@@ -671,7 +863,7 @@ export type ExecContainerRequest = Message<"chalk.container.v1.ExecContainerRequ
  * Use `create(ExecContainerRequestSchema)` to create a new message.
  */
 export const ExecContainerRequestSchema: GenMessage<ExecContainerRequest> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 17);
+  messageDesc(file_chalk_container_v1_container, 22);
 
 /**
  * @generated from message chalk.container.v1.ExecContainerResponse
@@ -714,7 +906,7 @@ export type ExecContainerResponse = Message<"chalk.container.v1.ExecContainerRes
  * Use `create(ExecContainerResponseSchema)` to create a new message.
  */
 export const ExecContainerResponseSchema: GenMessage<ExecContainerResponse> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 18);
+  messageDesc(file_chalk_container_v1_container, 23);
 
 /**
  * @generated from message chalk.container.v1.ContainerLogsRequest
@@ -756,7 +948,7 @@ export type ContainerLogsRequest = Message<"chalk.container.v1.ContainerLogsRequ
  * Use `create(ContainerLogsRequestSchema)` to create a new message.
  */
 export const ContainerLogsRequestSchema: GenMessage<ContainerLogsRequest> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 19);
+  messageDesc(file_chalk_container_v1_container, 24);
 
 /**
  * @generated from message chalk.container.v1.ContainerLogsResponse
@@ -773,7 +965,7 @@ export type ContainerLogsResponse = Message<"chalk.container.v1.ContainerLogsRes
  * Use `create(ContainerLogsResponseSchema)` to create a new message.
  */
 export const ContainerLogsResponseSchema: GenMessage<ContainerLogsResponse> = /*@__PURE__*/
-  messageDesc(file_chalk_container_v1_container, 20);
+  messageDesc(file_chalk_container_v1_container, 25);
 
 /**
  * @generated from enum chalk.container.v1.ContainerStatus
@@ -785,7 +977,7 @@ export enum ContainerStatus {
   UNSPECIFIED = 0,
 
   /**
-   * Accepted; the image is being built or the sandbox started.
+   * Accepted, its name reserved; the run is in one of its phases (ContainerInfo.run_phase).
    *
    * @generated from enum value: CONTAINER_STATUS_PENDING = 1;
    */
@@ -811,7 +1003,7 @@ export enum ContainerStatus {
   FAILED = 4,
 
   /**
-   * Stopped through StopContainer.
+   * Stopped through StopContainer, in any phase.
    *
    * @generated from enum value: CONTAINER_STATUS_STOPPED = 5;
    */
@@ -832,14 +1024,65 @@ export const ContainerStatusSchema: GenEnum<ContainerStatus> = /*@__PURE__*/
   enumDesc(file_chalk_container_v1_container, 0);
 
 /**
+ * The phases of a run, in order: where a PENDING container is, and, for a container that failed or
+ * was stopped before it ran, where it ended.
+ *
+ * @generated from enum chalk.container.v1.RunPhase
+ */
+export enum RunPhase {
+  /**
+   * @generated from enum value: RUN_PHASE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Accepted; waiting for the client's local files and StartContainer.
+   *
+   * @generated from enum value: RUN_PHASE_UPLOAD = 1;
+   */
+  UPLOAD = 1,
+
+  /**
+   * Getting or building the image.
+   *
+   * @generated from enum value: RUN_PHASE_BUILD = 2;
+   */
+  BUILD = 2,
+
+  /**
+   * The backend creates and starts the container.
+   *
+   * @generated from enum value: RUN_PHASE_CREATE = 3;
+   */
+  CREATE = 3,
+
+  /**
+   * Waiting for the readiness check, or for a short-lived entrypoint to settle.
+   *
+   * @generated from enum value: RUN_PHASE_READINESS = 4;
+   */
+  READINESS = 4,
+}
+
+/**
+ * Describes the enum chalk.container.v1.RunPhase.
+ */
+export const RunPhaseSchema: GenEnum<RunPhase> = /*@__PURE__*/
+  enumDesc(file_chalk_container_v1_container, 1);
+
+/**
  * @generated from service chalk.container.v1.ContainerService
  */
 export const ContainerService: GenService<{
   /**
-   * Creates a container. Everything is validated before any work starts. The stream carries the
-   * image build's log (nothing when the image is cached), then exactly one `container` event with
-   * the record (status RUNNING, or FAILED with a status message when the image build or the start
-   * failed). A name held by a PENDING, RUNNING or UNKNOWN container fails with ALREADY_EXISTS.
+   * Creates and starts a container in one call: CreateContainer, then StartContainer. The stream
+   * carries a first `container` event once the container is accepted (PENDING, its name
+   * reserved), the image build's log (nothing when the image is cached), then a last `container`
+   * event with the outcome of the run: RUNNING (or SUCCEEDED, when the entrypoint already ended
+   * well), FAILED with a status message and the run phase that failed, or STOPPED when a
+   * StopContainer won. A name held by a PENDING, RUNNING or UNKNOWN container fails with
+   * ALREADY_EXISTS. With `spec.upload`, the upload volume must exist and hold the files already
+   * (clients that upload should use CreateContainer and StartContainer instead).
    *
    * @generated from rpc chalk.container.v1.ContainerService.RunContainer
    */
@@ -847,6 +1090,33 @@ export const ContainerService: GenService<{
     methodKind: "server_streaming";
     input: typeof RunContainerRequestSchema;
     output: typeof RunContainerResponseSchema;
+  },
+  /**
+   * Accepts a container: validates everything, resolves its secrets (NOT_FOUND naming one that does
+   * not resolve), reserves its name and records it PENDING in run phase UPLOAD. With
+   * `spec.upload`, the server creates the upload volume (it must not exist yet) for the client to
+   * fill through the volume service; the container owns it from here on. Nothing runs until
+   * StartContainer. StopContainer works from this moment. A container that is not RUNNING when
+   * `ready_timeout_secs` has passed fails, whatever phase it is in.
+   *
+   * @generated from rpc chalk.container.v1.ContainerService.CreateContainer
+   */
+  createContainer: {
+    methodKind: "unary";
+    input: typeof CreateContainerRequestSchema;
+    output: typeof CreateContainerResponseSchema;
+  },
+  /**
+   * Starts a container accepted by CreateContainer. The stream carries the image build's log, then
+   * one `container` event with the outcome of the run, as RunContainer's last one. Starting a
+   * container that already started joins its run; one that ended returns its record at once.
+   *
+   * @generated from rpc chalk.container.v1.ContainerService.StartContainer
+   */
+  startContainer: {
+    methodKind: "server_streaming";
+    input: typeof StartContainerRequestSchema;
+    output: typeof StartContainerResponseSchema;
   },
   /**
    * Returns one container by id or name.
@@ -869,8 +1139,9 @@ export const ContainerService: GenService<{
     output: typeof ListContainersResponseSchema;
   },
   /**
-   * Stops a container (SIGTERM, grace period, SIGKILL), then removes its temporary upload volume
-   * and the secrets stored from the caller's environment for it. Named volumes stay.
+   * Stops a container in any phase (SIGTERM, grace period, SIGKILL), then removes its temporary
+   * upload volume and the secrets stored from the caller's environment for it. Named volumes stay.
+   * A stop wins over a run in progress: the run ends STOPPED and whatever it started is stopped.
    *
    * @generated from rpc chalk.container.v1.ContainerService.StopContainer
    */

@@ -2,6 +2,7 @@ import { posix } from "node:path";
 import { invalidArgument, parseCpu, parseGpu, parseMemory } from "@chalk/core";
 import { validateArgv } from "@chalk/sandbox";
 import { checkVolumeName } from "@chalk/volume";
+import { CONTAINER_LIMITS } from "./limits.js";
 
 /** The form of a container name: a DNS label. */
 export const CONTAINER_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -12,30 +13,6 @@ export const CONTAINER_NAME_FORM =
 
 /** The form of an environment variable name. */
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** Limits on what one container request may carry. */
-export const CONTAINER_LIMITS = {
-  /** Environment variables per container. */
-  envVars: 1000,
-  /** Bytes of all environment names and values together. */
-  envBytes: 1024 * 1024,
-  /** Length of one environment variable name. */
-  envNameLength: 256,
-  /** Arguments of an entrypoint or exec command. */
-  argvLength: 4096,
-  /** Bytes of an entrypoint or exec command. */
-  argvBytes: 1024 * 1024,
-  /** Volumes per container. */
-  volumes: 32,
-  /** Secrets per container. */
-  secrets: 256,
-  /** Bytes of stdin an exec may send. */
-  execStdinBytes: 4 * 1024 * 1024,
-  /** Longest exec timeout, in seconds. */
-  execTimeoutSecs: 24 * 3600,
-  /** Longest stop grace period, in seconds. */
-  gracePeriodSeconds: 3600,
-} as const;
 
 const utf8 = new TextEncoder();
 

@@ -1,4 +1,5 @@
 import { copyFile, open, stat, truncate } from "node:fs/promises";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** The older half of a container's log, kept by {@link rotateLog}. */
@@ -136,5 +137,53 @@ export async function* readLog(logPath: string, options: LogReadOptions): AsyncG
     }
     if (!options.follow || finished || options.signal.aborted) return;
     await sleep(options.pollMs ?? 200, undefined, { signal: options.signal }).catch(() => undefined);
+  }
+}
+
+/**
+ * The local backend's kept logs: one file per container under a directory of the data dir
+ * (`<id>.log`, plus `<id>.log.1` once rotated), written by the runtime (O_APPEND) and kept under
+ * `2 × maxBytes` by a rotation every `intervalMs` while the container runs.
+ */
+export class LocalLogStore {
+  readonly #running = new Set<string>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(
+    readonly dir: string,
+    readonly maxBytes: number,
+    intervalMs = 2000,
+  ) {
+    this.#timer = setInterval(() => {
+      for (const id of this.#running) rotateLog(this.path(id), maxBytes).catch(() => undefined);
+    }, intervalMs);
+    this.#timer.unref();
+  }
+
+  /** The log file of a container. */
+  path(id: string): string {
+    return join(this.dir, `${id}.log`);
+  }
+
+  /** Keeps a running container's log under its bound. */
+  track(id: string): void {
+    this.#running.add(id);
+  }
+
+  /** Stops rotating a container's log (it ended). */
+  untrack(id: string): void {
+    this.#running.delete(id);
+  }
+
+  read(
+    id: string,
+    options: { follow: boolean; done: () => boolean; signal: AbortSignal; tailLines?: number },
+  ): AsyncIterable<Uint8Array> {
+    return readLog(this.path(id), options);
+  }
+
+  /** Stops the rotation timer. */
+  close(): void {
+    clearInterval(this.#timer);
   }
 }

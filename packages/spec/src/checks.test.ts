@@ -1,5 +1,5 @@
-import { ChalkError, Code } from "@chalk/core";
 import { describe, expect, test } from "vitest";
+import { fieldOf } from "../test/field-of.js";
 import {
   checkCommand,
   checkContainerId,
@@ -11,18 +11,7 @@ import {
   checkSeconds,
   checkTailLines,
   checkVolumes,
-} from "./validation.js";
-
-function fieldOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ChalkError);
-    expect((err as ChalkError).code).toBe(Code.InvalidArgument);
-    return (err as ChalkError).field;
-  }
-  throw new Error("expected invalid_argument");
-}
+} from "./checks.js";
 
 describe("container input validation", () => {
   test("names are DNS labels", () => {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, test } from "vitest";
-import { readLog, rotatedPath, rotateLog } from "../src/container-logs.js";
+import { readLog, rotatedPath, rotateLog } from "../src/local/local-logs.js";
 
 const dirs: string[] = [];
 afterEach(async () => {

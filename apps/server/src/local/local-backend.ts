@@ -1,0 +1,192 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { ChalkError, Code } from "@chalk/core";
+import { ImageBuilder, imageServiceImpl } from "@chalk/image/builder";
+import { ImageService } from "@chalk/proto/image/v1";
+import { SecretService } from "@chalk/proto/secrets/v1";
+import { VolumeService } from "@chalk/proto/volume/v1";
+import { defaultRunscPath, LocalRuntime } from "@chalk/sandbox/local";
+import { sandboxesFromImages } from "@chalk/sandbox/server";
+import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
+import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
+import type { Logger } from "pino";
+import type {
+  BackendContainer,
+  BackendSecrets,
+  BackendVolumes,
+  ComputeBackend,
+  ContainerLaunch,
+} from "../backend/compute-backend.js";
+import { SqliteContainerRecords } from "../backend/sqlite-container-records.js";
+import type { ServerConfig } from "../config.js";
+import type { ServiceAdder } from "../service-adder.js";
+import { localCapacity } from "./local-capacity.js";
+import { LocalContainer } from "./local-container.js";
+import { checkRootfsImages, LocalImages } from "./local-images.js";
+import { LocalLogStore } from "./local-logs.js";
+import { LocalMounts } from "./local-mounts.js";
+
+/** The label that marks a sandbox as a container's (value: the container id). */
+export const CONTAINER_LABEL = "chalk.container";
+/** The label the sandbox service scopes sandboxes by (same as `@chalk/sandbox/server`'s). */
+export const ENVIRONMENT_LABEL = "chalk.environment";
+
+/**
+ * The embedded backend: every container is a gVisor sandbox on this machine (`LocalRuntime`, state
+ * in `<dataDir>/sandboxes`, persistent so a restarted server adopts running containers). The rest
+ * of a container's state lives in the data dir too: records in `chalk.db` (SQLite), kept logs in
+ * `logs/`, volumes in `volumes/`, secrets in `secrets.db` (key in `secrets.db.key`); images come from
+ * `--rootfs-image` root filesystems and the image builder (`--images-dir`), whose steps run in gVisor
+ * here. Containers and build steps run on `--runsc` (default: the pinned build in the cache).
+ */
+export async function localBackend(config: ServerConfig, log: Logger): Promise<ComputeBackend> {
+  checkRootfsImages(config.rootfsImages);
+  const stateDir = join(config.dataDir, "sandboxes");
+  const logsDir = join(config.dataDir, "logs");
+  const runscPath = config.runsc ?? defaultRunscPath();
+  const runtime = new LocalRuntime({ stateDir, runscPath });
+  // A missing runsc, or one of another version than the pinned build, stops the server at start.
+  await runtime.checkRunsc();
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  await mkdir(logsDir, { recursive: true, mode: 0o700 });
+  const records = SqliteContainerRecords.open(join(config.dataDir, "chalk.db"));
+  const secretStore = await SecretStore.open({ path: join(config.dataDir, "secrets.db") });
+  const volumeStore = await VolumeStore.open({ dataDir: join(config.dataDir, "volumes") });
+  const builder = await ImageBuilder.open({
+    storeDir: config.imagesDir,
+    // Build steps get a runtime of their own (state beside the store, as ImageBuilder's default),
+    // on the same runsc.
+    runtime: new LocalRuntime({ stateDir: join(config.imagesDir, "chalk", "sandboxes"), runscPath }),
+    ...(config.registry ? { registry: { address: config.registry } } : {}),
+  });
+  const images = new LocalImages(config.rootfsImages, builder);
+  const logs = new LocalLogStore(logsDir, config.containerLogMaxBytes);
+  const mounts = new LocalMounts(volumeStore, join(config.dataDir, "mounts"));
+  await mounts.recover();
+  log.debug({ dataDir: config.dataDir, imagesDir: config.imagesDir }, "local backend open");
+
+  const secrets: BackendSecrets = {
+    async setTemporary(environment, owner, name, value) {
+      secretStore.setTemporary(environment, owner, name, value);
+    },
+    async check(environment, refs, owner) {
+      secretStore.resolve(environment, refs, { owner });
+    },
+    async deleteOwner(environment, owner) {
+      secretStore.deleteOwner(environment, owner);
+    },
+  };
+
+  const volumes: BackendVolumes = {
+    async require(environment, name) {
+      await volumeStore.get(environment, name);
+    },
+    async create(environment, name) {
+      await volumeStore.create(environment, name);
+    },
+    async delete(environment, name) {
+      await volumeStore.delete(environment, name).catch((err: unknown) => {
+        if (ChalkError.from(err).code !== Code.NotFound) throw err;
+      });
+    },
+  };
+
+  const container = (
+    id: string,
+    sandbox: Awaited<ReturnType<LocalRuntime["get"]>>,
+    ip: string | undefined,
+    port: number | undefined,
+  ) => {
+    logs.track(id);
+    return new LocalContainer(id, sandbox, ip, port, async () => logs.untrack(id));
+  };
+
+  return {
+    name: "local",
+    // Pause and resume, snapshots, warm pools, files, port forwarding, egress policy and detached
+    // execs are not built yet (issues 15 and 16).
+    capabilities: new Set(),
+    records,
+    logs,
+    secrets,
+    volumes,
+    images,
+    // The sandbox service's sandboxes start from the same image references containers take,
+    // resolved in this server's own store: a client never names a host path.
+    sandboxes: sandboxesFromImages(runtime, async (image) => {
+      const resolved = await images.resolve(
+        { kind: "uri", uri: image },
+        "",
+        () => undefined,
+        AbortSignal.timeout(600_000),
+      );
+      return { rootfs: await images.rootfs(resolved.locator), env: resolved.env, workdir: resolved.workdir };
+    }),
+
+    async createContainer(launch: ContainerLaunch, signal: AbortSignal): Promise<BackendContainer> {
+      signal.throwIfAborted();
+      const rootfs = await images.rootfs(launch.image.locator);
+      // Secret values go straight into the sandbox's process environment, never into a record.
+      const secretEnv = secretStore.resolve(launch.environment, launch.secrets, { owner: launch.id });
+      const sources = await mounts.prepare(launch.id, launch.environment, launch.mounts);
+      try {
+        signal.throwIfAborted();
+        const sandbox = await runtime.create({
+          id: launch.id,
+          rootfs,
+          ...(launch.command.length > 0 ? { command: launch.command, logPath: logs.path(launch.id) } : {}),
+          env: { ...launch.env, ...secretEnv },
+          ...(launch.image.workdir ? { workdir: launch.image.workdir } : {}),
+          cpu: `${launch.resources.cpuMillis}m`,
+          memory: String(launch.resources.memoryBytes),
+          ...(launch.port ? { network: { ports: [launch.port] } } : {}),
+          mounts: sources,
+          labels: { [CONTAINER_LABEL]: launch.id, [ENVIRONMENT_LABEL]: launch.environment },
+        });
+        const info = await sandbox.info();
+        return container(launch.id, sandbox, info.address, launch.port);
+      } finally {
+        // The sandbox holds its own copies of the mounts now (or never started): unstage them.
+        await mounts.release(launch.id);
+      }
+    },
+
+    async adoptContainer(id: string): Promise<BackendContainer> {
+      const sandbox = await runtime.get(id);
+      const info = await sandbox.info();
+      if (!info.labels[CONTAINER_LABEL])
+        throw new ChalkError(Code.NotFound, `container ${JSON.stringify(id)} not found`);
+      const port = info.address ? await portOf(records, id) : undefined;
+      return container(id, sandbox, info.address, port);
+    },
+
+    async listContainers(): Promise<string[]> {
+      const list = await runtime.list({});
+      return list.filter((i) => i.labels[CONTAINER_LABEL]).map((i) => i.labels[CONTAINER_LABEL] as string);
+    },
+
+    async capacity() {
+      return localCapacity();
+    },
+
+    mountServices(add: ServiceAdder) {
+      add(VolumeService, volumeServiceImpl(volumeStore));
+      add(SecretService, secretServiceImpl(secretStore));
+      add(ImageService, imageServiceImpl(builder));
+    },
+
+    async close() {
+      logs.close();
+      await builder.close();
+      await volumeStore.close();
+      secretStore.close();
+      records.close();
+    },
+  };
+}
+
+async function portOf(records: SqliteContainerRecords, id: string): Promise<number | undefined> {
+  const r = await records.get(id);
+  return r?.port || undefined;
+}

@@ -1,0 +1,68 @@
+import { connect } from "node:net";
+import { ChalkError } from "@chalk/core";
+import type { Sandbox } from "@chalk/sandbox";
+import type { BackendContainer, ContainerEnd } from "../backend/compute-backend.js";
+
+/** How long a port probe waits for a connection, in milliseconds. */
+const PROBE_TIMEOUT_MS = 500;
+
+/**
+ * A container of the local backend: one gVisor sandbox of a `LocalRuntime`, named after the
+ * container id. Its end is watched from the moment the handle exists (the runtime reports an init's
+ * exit status only to a waiter that was there before it deleted the sandbox).
+ */
+export class LocalContainer implements BackendContainer {
+  readonly #ended: Promise<ContainerEnd>;
+
+  constructor(
+    readonly id: string,
+    readonly sandbox: Sandbox,
+    /** The sandbox's IPv4 address, when it has a network. */
+    readonly ip: string | undefined,
+    readonly port: number | undefined,
+    private readonly release: () => Promise<void>,
+  ) {
+    this.#ended = sandbox.wait().then(
+      (exit): ContainerEnd => ({ kind: "exited", exit }),
+      (err: unknown): ContainerEnd => ({
+        kind: "lost",
+        reason: `the sandbox ended: ${ChalkError.from(err).rawMessage}`,
+      }),
+    );
+  }
+
+  get sandboxId(): string {
+    return this.sandbox.id;
+  }
+
+  get address(): string | undefined {
+    return this.ip && this.port ? `${this.ip}:${this.port}` : undefined;
+  }
+
+  ended(): Promise<ContainerEnd> {
+    return this.#ended;
+  }
+
+  probePort(port: number): Promise<boolean> {
+    const host = this.ip;
+    if (!host) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const socket = connect({ host, port, timeout: PROBE_TIMEOUT_MS });
+      const done = (ok: boolean) => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.once("connect", () => done(true));
+      socket.once("timeout", () => done(false));
+      socket.once("error", () => done(false));
+    });
+  }
+
+  async stop(gracePeriodSeconds: number): Promise<void> {
+    try {
+      await this.sandbox.stop({ gracePeriodSeconds });
+    } finally {
+      await this.release();
+    }
+  }
+}

@@ -138,11 +138,11 @@ describe("server configuration", () => {
   });
 
   test("an operator image's name must be an image reference, since containers name it as one", () => {
-    expect(config(["--token", token, "--rootfs-image", "minbase=/srv/rootfs"]).rootfsImages).toEqual({
+    expect(config(["--token", grant, "--rootfs-image", "minbase=/srv/rootfs"]).rootfsImages).toEqual({
       minbase: "/srv/rootfs",
     });
-    expect(() => config(["--token", token, "--rootfs-image", "a:b:c=/srv/rootfs"])).toThrow(ConfigError);
-    expect(() => config(["--token", token, "--rootfs-image", "a:b:c=/srv/rootfs"])).toThrow(
+    expect(() => config(["--token", grant, "--rootfs-image", "a:b:c=/srv/rootfs"])).toThrow(ConfigError);
+    expect(() => config(["--token", grant, "--rootfs-image", "a:b:c=/srv/rootfs"])).toThrow(
       /--rootfs-image a:b:c/,
     );
   });

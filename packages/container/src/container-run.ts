@@ -139,7 +139,7 @@ export function runError(name: string, m: ContainerInfoMessage): ChalkError {
     id: m.id,
     status: info.status,
     statusMessage: info.statusMessage,
-    phase: info.phase,
+    phase: info.phase ?? null,
     reason: m.reason,
   };
   if (info.status === "Stopped") {

@@ -221,7 +221,7 @@ export class Container implements AsyncDisposable {
    */
   async run(options: ContainerRunOptions = {}): Promise<this> {
     const o = this.#options;
-    if (!o || this.#id || this.#accepted) {
+    if (!o || this.#id || this.#accepted !== undefined) {
       throw new ChalkError(
         Code.FailedPrecondition,
         `container ${JSON.stringify(this.#name)} was already run; use Container.fromName to attach to it`,

@@ -1,18 +1,19 @@
 /**
  * The minimal inputs of issue 10's "Bad input at the edge", each as a regression test against a real
  * server: every one must be refused with invalid_argument that names the field, before any work.
- *
- * The four marked `test.fails` are validation that the container spec and image validation own
- * (being rewritten into a shared spec module); they fail today, so `test.fails` keeps the suite
- * honest both ways: it goes red the moment the fix lands, and the marker must then be removed.
+ * The container inputs are refused by `@chalk/spec` (for RunContainer and CreateContainer alike),
+ * the image spec's by `@chalk/image`'s spec check, which `@chalk/spec` applies to a container's
+ * image spec too. The kinds behind them are covered by the unit tests of those packages and by
+ * `bad-input-fuzz.test.ts`.
  */
 
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { ChalkError, Code } from "@chalk/core";
 import { ContainerService } from "@chalk/proto/container/v1";
-import { FileKind, ImageService } from "@chalk/proto/image/v1";
+import { FileKind, ImageService, ImageSpecSchema } from "@chalk/proto/image/v1";
 import { SecretService } from "@chalk/proto/secrets/v1";
 import { createClient } from "@chalk/rpc";
 import * as grpc from "@grpc/grpc-js";
@@ -107,53 +108,91 @@ describe("bad input at the edge: the issue's minimal inputs", () => {
     expect(err).toMatchObject({ code: Code.InvalidArgument, field: "values.PASSWORD" });
   });
 
-  // Owned by the container spec validation (the shared spec module): fails until it lands.
-  test.fails.each(["ïmage", "../../etc"])(
-    "[spec module] RunContainer with image %j is invalid_argument",
+  /** Refused by RunContainer and by CreateContainer alike, and nothing is recorded by either. */
+  async function refusedEverywhere(spec: Parameters<typeof runContainer>[0]): Promise<ChalkError[]> {
+    const errors = [
+      await refusal(() => runContainer(spec)),
+      await refusal(() => containerClient().createContainer({ spec })),
+    ];
+    expect((await containerClient().listContainers({})).containers.map((c) => c.name)).not.toContain(
+      spec?.name,
+    );
+    return errors;
+  }
+
+  test.each(["ïmage", "../../etc"])(
+    "RunContainer and CreateContainer with image %j are invalid_argument",
     async (uri) => {
-      const err = await refusal(() =>
-        runContainer({ name: "bad-image", image: { source: { case: "uri", value: uri } } }),
-      );
-      expect(err).toMatchObject({ code: Code.InvalidArgument, field: "spec.image" });
+      for (const err of await refusedEverywhere({
+        name: "bad-image",
+        image: { source: { case: "uri", value: uri } },
+      })) {
+        expect(err).toMatchObject({ code: Code.InvalidArgument, field: "spec.image.uri" });
+      }
     },
   );
 
-  // Owned by the container spec validation (the shared spec module): fails until it lands.
-  test.fails('[spec module] RunContainer with memory " 1Gi" is invalid_argument', async () => {
-    const err = await refusal(() =>
-      runContainer({
+  test.each([" 1Gi", "1Gi ", "1 Gi", "1Gi\n"])(
+    "RunContainer and CreateContainer with memory %j are invalid_argument",
+    async (memory) => {
+      for (const err of await refusedEverywhere({
         name: "bad-memory",
         image: { source: { case: "uri", value: "minbase" } },
-        memory: " 1Gi",
-      }),
-    );
-    expect(err).toMatchObject({ code: Code.InvalidArgument, field: "spec.memory" });
-  });
-
-  // Owned by the image spec validation: fails until it refuses before the build starts.
-  test.fails("[spec module] GetOrBuild with add_files that have a size but no content is invalid_argument", async () => {
-    const images = createClient(ImageService, server.transport());
-    const sha256 = createHash("sha256").update("hello\n").digest("hex");
-    const err = await refusal(async () => {
-      for await (const _ of images.getOrBuild({
-        spec: {
-          base: { source: { case: "debianSlim", value: { pythonVersion: "3.11" } } },
-          steps: [
-            {
-              kind: {
-                case: "addFiles",
-                value: {
-                  files: [{ path: "/app/x", kind: FileKind.REGULAR, mode: 0o644, sha256, sizeBytes: 6n }],
-                },
-              },
-            },
-          ],
-        },
+        memory,
       })) {
+        expect(err).toMatchObject({ code: Code.InvalidArgument, field: "spec.memory" });
+      }
+    },
+  );
+
+  const addFiles = (file: { sizeBytes: bigint; content?: Uint8Array }) => {
+    const sha256 = createHash("sha256").update("hello\n").digest("hex");
+    return create(ImageSpecSchema, {
+      base: { source: { case: "debianSlim", value: { pythonVersion: "3.11" } } },
+      steps: [
+        {
+          kind: {
+            case: "addFiles",
+            value: { files: [{ path: "/app/x", kind: FileKind.REGULAR, mode: 0o644, sha256, ...file }] },
+          },
+        },
+      ],
+    });
+  };
+
+  test.each([
+    ["a size but no content", { sizeBytes: 6n }],
+    ["content of another size", { sizeBytes: 7n, content: new TextEncoder().encode("hello\n") }],
+    [
+      "content that does not match its sha256",
+      { sizeBytes: 6n, content: new TextEncoder().encode("HELLO\n") },
+    ],
+  ])("GetOrBuild with add_files that have %s is invalid_argument before any build", async (_what, file) => {
+    const images = createClient(ImageService, server.transport());
+    const before = (await images.listImages({})).images.length;
+    const err = await refusal(async () => {
+      for await (const _ of images.getOrBuild({ spec: addFiles(file) })) {
         // A build would stream its log here.
       }
     });
-    expect(err).toMatchObject({ code: Code.InvalidArgument });
-    expect(err.field).toMatch(/^spec\.steps/);
+    expect(err).toMatchObject({
+      code: Code.InvalidArgument,
+      field: "spec.steps[0].add_files.files[0].content",
+    });
+    // No build was started or recorded.
+    expect((await images.listImages({})).images).toHaveLength(before);
+  });
+
+  test("a container whose image spec has add_files without content is invalid_argument naming the file", async () => {
+    const spec = toBinary(ImageSpecSchema, addFiles({ sizeBytes: 6n }));
+    for (const err of await refusedEverywhere({
+      name: "bad-files",
+      image: { source: { case: "spec", value: spec } },
+    })) {
+      expect(err).toMatchObject({
+        code: Code.InvalidArgument,
+        field: "spec.image.spec.steps[0].add_files.files[0].content",
+      });
+    }
   });
 });

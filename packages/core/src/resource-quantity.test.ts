@@ -13,7 +13,7 @@ describe("parseCpu", () => {
     expect(parseCpu(input)).toBe(expected);
   });
 
-  test.each(["", "abc", "-1", "0", "1.5.2", "500M", "2 cores", "0m"])(
+  test.each(["", "abc", "-1", "0", "1.5.2", "500M", "2 cores", "0m", " 1", "500m ", "2\n", "\u20031"])(
     "rejects %j naming the field",
     (input) => {
       const err = (() => {
@@ -43,16 +43,30 @@ describe("parseMemory", () => {
     expect(parseMemory(input)).toBe(expected);
   });
 
-  test.each(["", "2GB", "lots", "-5Mi", "1Ki", "0", "2 Gi"])("rejects %j", (input) => {
-    expect(() => parseMemory(input)).toThrow(/\[invalid_argument\] memory: /);
-  });
+  test.each(["", "2GB", "lots", "-5Mi", "1Ki", "0", "2 Gi", " 1Gi", "1Gi ", "1Gi\n", "\t512Mi", "\u00a01Gi"])(
+    "rejects %j",
+    (input) => {
+      expect(() => parseMemory(input)).toThrow(/\[invalid_argument\] memory: /);
+    },
+  );
 });
 
 describe("parseGpu", () => {
   test("type:count", () => expect(parseGpu("nvidia-l4:2")).toEqual({ type: "nvidia-l4", count: 2 }));
   test("type alone means one", () => expect(parseGpu("nvidia-l4")).toEqual({ type: "nvidia-l4", count: 1 }));
   test("count alone", () => expect(parseGpu("2")).toEqual({ type: undefined, count: 2 }));
-  test.each(["", "a:b:c", "nvidia-l4:0", "NVIDIA:1", "x:1.5", ":1"])("rejects %j", (input) => {
+  test.each([
+    "",
+    "a:b:c",
+    "nvidia-l4:0",
+    "NVIDIA:1",
+    "x:1.5",
+    ":1",
+    " 2",
+    "nvidia-l4:1 ",
+    "nvidia-l4 :1",
+    "\n",
+  ])("rejects %j", (input) => {
     expect(() => parseGpu(input)).toThrow(/\[invalid_argument\] gpu: /);
   });
 });

@@ -1,4 +1,4 @@
-import { invalidArgument } from "./errors.js";
+import { invalidArgument, quote } from "./errors.js";
 
 /** Accepted CPU forms, as shown in errors. */
 export const CPU_FORMS = 'cores as "2" or "0.5", or millicores as "500m"';
@@ -12,6 +12,8 @@ const cpuPattern = /^(?:(\d+)m|(\d+(?:\.\d+)?|\.\d+))$/;
 
 /**
  * Parses a Kubernetes CPU quantity into millicores: `"2"` → 2000, `"0.5"` → 500, `"500m"` → 500.
+ * As Kubernetes' quantity parser, it takes the quantity exactly: surrounding or inner whitespace is
+ * refused, not trimmed.
  *
  * @param field - the request field, named in the error.
  * @throws ChalkError invalid_argument naming the field and the accepted forms.
@@ -19,14 +21,13 @@ const cpuPattern = /^(?:(\d+)m|(\d+(?:\.\d+)?|\.\d+))$/;
 export function parseCpu(value: string, field = "cpu"): number {
   if (typeof value !== "string")
     throw invalidArgument(field, `expected a string, got ${typeof value}`, CPU_FORMS);
-  const m = cpuPattern.exec(value.trim());
-  if (!m) throw invalidArgument(field, `${JSON.stringify(value)} is not a CPU quantity`, CPU_FORMS);
+  const m = cpuPattern.exec(value);
+  if (!m) throw invalidArgument(field, `${quote(value)} is not a CPU quantity`, CPU_FORMS);
   const millis = m[1] !== undefined ? Number(m[1]) : Math.round(Number(m[2]) * 1000);
   if (!Number.isFinite(millis) || millis <= 0) {
-    throw invalidArgument(field, `${JSON.stringify(value)} must be more than zero`, CPU_FORMS);
+    throw invalidArgument(field, `${quote(value)} must be more than zero`, CPU_FORMS);
   }
-  if (millis > 1_024_000)
-    throw invalidArgument(field, `${JSON.stringify(value)} is too large (max 1024 cores)`);
+  if (millis > 1_024_000) throw invalidArgument(field, `${quote(value)} is too large (max 1024 cores)`);
   return millis;
 }
 
@@ -46,7 +47,8 @@ const memoryUnits: Record<string, number> = {
 const memoryPattern = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$/;
 
 /**
- * Parses a Kubernetes memory quantity into bytes: `"512Mi"` → 536870912, `"1G"` → 1e9.
+ * Parses a Kubernetes memory quantity into bytes: `"512Mi"` → 536870912, `"1G"` → 1e9. Whitespace
+ * anywhere (`" 1Gi"`, `"1Gi\n"`) is refused, as Kubernetes refuses it.
  *
  * @throws ChalkError invalid_argument naming the field and the accepted forms.
  */
@@ -54,14 +56,14 @@ export function parseMemory(value: string, field = "memory"): number {
   if (typeof value !== "string") {
     throw invalidArgument(field, `expected a string, got ${typeof value}`, MEMORY_FORMS);
   }
-  const m = memoryPattern.exec(value.trim());
-  if (!m) throw invalidArgument(field, `${JSON.stringify(value)} is not a memory quantity`, MEMORY_FORMS);
+  const m = memoryPattern.exec(value);
+  if (!m) throw invalidArgument(field, `${quote(value)} is not a memory quantity`, MEMORY_FORMS);
   const bytes = Math.floor(Number(m[1]) * (memoryUnits[m[2] ?? ""] ?? 1));
   if (!Number.isSafeInteger(bytes) || bytes <= 0) {
-    throw invalidArgument(field, `${JSON.stringify(value)} must be a positive size`, MEMORY_FORMS);
+    throw invalidArgument(field, `${quote(value)} must be a positive size`, MEMORY_FORMS);
   }
   if (bytes < 4 * 2 ** 20) {
-    throw invalidArgument(field, `${JSON.stringify(value)} is below the minimum of 4Mi`, MEMORY_FORMS);
+    throw invalidArgument(field, `${quote(value)} is below the minimum of 4Mi`, MEMORY_FORMS);
   }
   return bytes;
 }
@@ -77,25 +79,20 @@ export interface GpuRequest {
 const gpuTypePattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /**
- * Parses a GPU request: `"nvidia-l4:1"`, `"nvidia-l4"` (count 1) or `"2"` (count only).
+ * Parses a GPU request: `"nvidia-l4:1"`, `"nvidia-l4"` (count 1) or `"2"` (count only). Whitespace
+ * anywhere is refused.
  *
  * @throws ChalkError invalid_argument naming the field and the accepted forms.
  */
 export function parseGpu(value: string, field = "gpu"): GpuRequest {
-  if (typeof value !== "string" || value.trim() === "") {
+  if (typeof value !== "string" || value === "") {
     throw invalidArgument(field, "expected a non-empty string", GPU_FORMS);
   }
-  const v = value.trim();
-  const [typePart, countPart, extra] = v.split(":");
-  if (extra !== undefined)
-    throw invalidArgument(field, `${JSON.stringify(value)} has more than one ":"`, GPU_FORMS);
+  const [typePart, countPart, extra] = value.split(":");
+  if (extra !== undefined) throw invalidArgument(field, `${quote(value)} has more than one ":"`, GPU_FORMS);
   const parseCount = (s: string): number => {
     if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 64) {
-      throw invalidArgument(
-        field,
-        `${JSON.stringify(value)}: count must be a whole number from 1 to 64`,
-        GPU_FORMS,
-      );
+      throw invalidArgument(field, `${quote(value)}: count must be a whole number from 1 to 64`, GPU_FORMS);
     }
     return Number(s);
   };
@@ -105,7 +102,7 @@ export function parseGpu(value: string, field = "gpu"): GpuRequest {
   if (typePart === undefined || !gpuTypePattern.test(typePart)) {
     throw invalidArgument(
       field,
-      `${JSON.stringify(value)}: type must be lower-case letters, digits and "-"`,
+      `${quote(value)}: type must be lower-case letters, digits and "-"`,
       GPU_FORMS,
     );
   }

@@ -115,6 +115,6 @@ export class ImageClient {
 
 async function specOf(image: Image | ImageSpec): Promise<ImageSpec> {
   if (image instanceof Image) return image.toSpec();
-  if (isMessage(image, ImageSpecSchema)) return canonicalSpec(image);
+  if (isMessage(image, ImageSpecSchema)) return canonicalSpec(image, "spec", { requireContent: true });
   throw invalidArgument("image", "expected an Image or a chalk.image.v1.ImageSpec");
 }

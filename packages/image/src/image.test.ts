@@ -1,6 +1,8 @@
+import { createHash } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { ChalkError, Code } from "@chalk/core";
 import { FileKind, ImageSpecSchema } from "@chalk/proto/image/v1";
+import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { Image } from "./image.js";
 import { canonicalSpec, decodeImageSpec, encodeImageSpec, specDigest } from "./spec.js";
@@ -262,6 +264,91 @@ describe("validation", () => {
     expect(err.field).toBe("spec.steps[0].pip_install.packages[1]");
     expect(invalid(() => decodeImageSpec(new Uint8Array([0xff, 0xff]))).field).toBe("spec");
     expect(invalid(() => canonicalSpec(create(ImageSpecSchema, {}))).field).toBe("spec.base");
+  });
+});
+
+describe("a spec to build carries every file's bytes", () => {
+  const hex = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+  const specOf = (files: { content: Uint8Array; sha256: string; sizeBytes: bigint }[]) =>
+    create(ImageSpecSchema, {
+      base: { source: { case: "debianSlim", value: { pythonVersion: "3.11" } } },
+      steps: [
+        { kind: { case: "env", value: { vars: [{ name: "A", value: "1" }] } } },
+        {
+          kind: {
+            case: "addFiles",
+            value: {
+              files: files.map((f, i) => ({ path: `/app/f${i}`, kind: FileKind.REGULAR, mode: 0o644, ...f })),
+            },
+          },
+        },
+      ],
+    });
+  type Corruption = "drop" | "flip" | "grow" | "shrink" | "hash";
+  const corrupt = (
+    c: Uint8Array,
+    how: Corruption,
+  ): { content: Uint8Array; sizeBytes?: bigint; sha256?: string } => {
+    switch (how) {
+      case "drop":
+        return { content: new Uint8Array() };
+      case "flip": {
+        const copy = new Uint8Array(c);
+        copy[0] = (copy[0] ?? 0) ^ 1;
+        return { content: copy };
+      }
+      case "grow":
+        return { content: c, sizeBytes: BigInt(c.byteLength + 1) };
+      case "shrink":
+        return { content: c.subarray(1) };
+      case "hash":
+        return { content: c, sha256: hex(new Uint8Array([...c, 0])) };
+    }
+  };
+
+  test("any file whose content is missing, of another size or another sha256 is refused naming it; whole files pass", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ minLength: 1, maxLength: 64 }), { minLength: 1, maxLength: 6 }),
+        fc.nat(),
+        fc.constantFrom<Corruption>("drop", "flip", "grow", "shrink", "hash"),
+        (contents, pick, how) => {
+          const whole = contents.map((content) => ({
+            content,
+            sha256: hex(content),
+            sizeBytes: BigInt(content.byteLength),
+          }));
+          expect(() => decodeImageSpec(encodeImageSpec(specOf(whole)))).not.toThrow();
+          const i = pick % whole.length;
+          const bad = whole.map((f, j) => (j === i ? { ...f, ...corrupt(f.content, how) } : f));
+          const err = invalid(() => decodeImageSpec(encodeImageSpec(specOf(bad))));
+          expect(err.field).toBe(`spec.steps[1].add_files.files[${i}].content`);
+          expect(invalid(() => canonicalSpec(specOf(bad), "spec", { requireContent: true })).field).toBe(
+            err.field,
+          );
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  test("an empty file must hash as empty; a spec only to be hashed may leave contents out", async () => {
+    const empty = new Uint8Array();
+    expect(() =>
+      canonicalSpec(specOf([{ content: empty, sha256: hex(empty), sizeBytes: 0n }]), "spec", {
+        requireContent: true,
+      }),
+    ).not.toThrow();
+    expect(
+      invalid(() =>
+        canonicalSpec(specOf([{ content: empty, sha256: sha("a"), sizeBytes: 0n }]), "spec", {
+          requireContent: true,
+        }),
+      ).field,
+    ).toBe("spec.steps[1].add_files.files[0].content");
+    // Image.digest() hashes without reading contents: the same spec without bytes is fine to hash.
+    const headless = specOf([{ content: empty, sha256: sha("a"), sizeBytes: 6n }]);
+    expect(specDigest(canonicalSpec(headless))).toMatch(/^sha256:[a-f0-9]{64}$/);
   });
 });
 

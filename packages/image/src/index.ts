@@ -38,5 +38,13 @@ export {
 } from "./image-client.js";
 // For other libraries (the container layer, servers): the canonical spec and its validation.
 export { formatReference, type ImageReference, parseReference, REFERENCE_FORMS } from "./reference.js";
-export { canonicalSpec, decodeImageSpec, encodeImageSpec, MAX_FILES, MAX_STEPS, specDigest } from "./spec.js";
+export {
+  type CanonicalSpecOptions,
+  canonicalSpec,
+  decodeImageSpec,
+  encodeImageSpec,
+  MAX_FILES,
+  MAX_STEPS,
+  specDigest,
+} from "./spec.js";
 export { DEFAULT_PYTHON_VERSION, PYTHON_VERSIONS } from "./validation.js";

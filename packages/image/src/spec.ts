@@ -38,7 +38,36 @@ function sortedUnique(values: readonly string[]): string[] {
   return [...new Set(codeUnitSort(values))];
 }
 
-function checkFiles(files: readonly FileEntry[], field: string): FileEntry[] {
+/** Options for {@link canonicalSpec}. */
+export interface CanonicalSpecOptions {
+  /**
+   * The spec is to be built, so every regular file must carry its bytes: `content` of exactly
+   * `size_bytes` bytes whose sha256 is `sha256`. Servers check this for every spec they receive, before
+   * any work; a spec made only to be hashed (`Image.digest()`) leaves contents out. Default false.
+   */
+  requireContent?: boolean | undefined;
+}
+
+/** The wire field a regular file's bytes travel in, and what a spec to build must hold there. */
+const CONTENT_ACCEPTED = "the file's bytes: size_bytes of them, whose sha256 is the entry's sha256";
+
+function checkContent(f: FileEntry, at: string): void {
+  const n = f.content.byteLength;
+  if (BigInt(n) !== f.sizeBytes) {
+    throw invalidArgument(
+      `${at}.content`,
+      n === 0
+        ? `missing, but size_bytes is ${f.sizeBytes} (a spec to build carries every file's content)`
+        : `${n} bytes, but size_bytes is ${f.sizeBytes}`,
+      CONTENT_ACCEPTED,
+    );
+  }
+  if (createHash("sha256").update(f.content).digest("hex") !== f.sha256) {
+    throw invalidArgument(`${at}.content`, "does not match the entry's sha256", CONTENT_ACCEPTED);
+  }
+}
+
+function checkFiles(files: readonly FileEntry[], field: string, options: CanonicalSpecOptions): FileEntry[] {
   if (files.length === 0) throw invalidArgument(field, "must not be empty", "at least one file");
   const seen = new Set<string>();
   const out = files.map((f, i) => {
@@ -51,7 +80,8 @@ function checkFiles(files: readonly FileEntry[], field: string): FileEntry[] {
       case FileKind.REGULAR: {
         if (!SHA256_HEX.test(f.sha256))
           throw invalidArgument(`${at}.sha256`, "expected 64 lower-case hex digits");
-        if (f.content.byteLength > 0 && BigInt(f.content.byteLength) !== f.sizeBytes) {
+        if (options.requireContent) checkContent(f, at);
+        else if (f.content.byteLength > 0 && BigInt(f.content.byteLength) !== f.sizeBytes) {
           throw invalidArgument(
             `${at}.content`,
             `${f.content.byteLength} bytes, but size_bytes is ${f.sizeBytes}`,
@@ -71,7 +101,7 @@ function checkFiles(files: readonly FileEntry[], field: string): FileEntry[] {
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-function normalizeStep(step: Step, field: string): Step {
+function normalizeStep(step: Step, field: string, options: CanonicalSpecOptions): Step {
   const k = step.kind;
   switch (k.case) {
     case "pipInstall": {
@@ -130,7 +160,10 @@ function normalizeStep(step: Step, field: string): Step {
       });
     case "addFiles":
       return create(StepSchema, {
-        kind: { case: "addFiles", value: { files: checkFiles(k.value.files, `${field}.add_files.files`) } },
+        kind: {
+          case: "addFiles",
+          value: { files: checkFiles(k.value.files, `${field}.add_files.files`, options) },
+        },
       });
     default:
       throw invalidArgument(
@@ -150,9 +183,14 @@ function checkListed(values: readonly string[], field: string): readonly string[
  * Validates a spec completely and returns its canonical form: packages sorted and de-duplicated,
  * env vars and files sorted, paths normalized, adjacent env steps merged (later values win). Throws
  * invalid_argument naming the offending field (`spec.steps[2].pip_install.packages[0]`). Used by
- * the SDK for the specs it makes and by servers for the specs they receive.
+ * the SDK for the specs it makes and by servers for the specs they receive (with
+ * `requireContent`: a spec to build carries every file's bytes).
  */
-export function canonicalSpec(spec: ImageSpec, field = "spec"): ImageSpec {
+export function canonicalSpec(
+  spec: ImageSpec,
+  field = "spec",
+  options: CanonicalSpecOptions = {},
+): ImageSpec {
   const base = spec.base?.source;
   let canonicalBase: ImageSpec["base"];
   if (base?.case === "debianSlim") {
@@ -186,7 +224,7 @@ export function canonicalSpec(spec: ImageSpec, field = "spec"): ImageSpec {
   const steps: Step[] = [];
   let files = 0;
   spec.steps.forEach((s, i) => {
-    const step = normalizeStep(s, `${field}.steps[${i}]`);
+    const step = normalizeStep(s, `${field}.steps[${i}]`, options);
     const prev = steps.at(-1);
     if (step.kind.case === "addFiles") files += step.kind.value.files.length;
     if (step.kind.case === "env" && prev?.kind.case === "env") {
@@ -197,6 +235,7 @@ export function canonicalSpec(spec: ImageSpec, field = "spec"): ImageSpec {
           kind: { case: "env", value: { vars: [...merged].map(([name, value]) => ({ name, value })) } },
         }),
         `${field}.steps[${i}]`,
+        options,
       );
     } else {
       steps.push(step);
@@ -226,7 +265,10 @@ export function withoutContent(spec: ImageSpec): ImageSpec {
   return copy;
 }
 
-/** Decodes a binary spec (as `chalk.container.v1.ImageSource.spec` carries it) and validates it. */
+/**
+ * Decodes a binary spec (as `chalk.container.v1.ImageSource.spec` carries it) and validates it as a
+ * spec to build: every regular file carries its bytes (see {@link CanonicalSpecOptions}).
+ */
 export function decodeImageSpec(bytes: Uint8Array, field = "spec"): ImageSpec {
   let spec: ImageSpec;
   try {
@@ -241,7 +283,7 @@ export function decodeImageSpec(bytes: Uint8Array, field = "spec"): ImageSpec {
       },
     );
   }
-  return canonicalSpec(spec, field);
+  return canonicalSpec(spec, field, { requireContent: true });
 }
 
 /** Encodes a spec for the wire. */

@@ -153,16 +153,23 @@ export interface ParsedResources {
   gpu: { type: string | undefined; count: number } | undefined;
 }
 
-/** Parses optional cpu, memory and gpu strings (Kubernetes conventions). */
-export function checkResources(r: { cpu?: unknown; memory?: unknown; gpu?: unknown }): ParsedResources {
+/**
+ * Parses optional cpu, memory and gpu strings (Kubernetes conventions: exact quantities, no
+ * whitespace). Errors name `${prefix}cpu`, `${prefix}memory` or `${prefix}gpu` (`spec.memory` with the
+ * prefix `"spec."`).
+ */
+export function checkResources(
+  r: { cpu?: unknown; memory?: unknown; gpu?: unknown },
+  prefix = "",
+): ParsedResources {
   const opt = (v: unknown) => (v === undefined || v === null || v === "" ? undefined : v);
   const cpu = opt(r.cpu);
   const memory = opt(r.memory);
   const gpu = opt(r.gpu);
   return {
-    cpuMillis: cpu === undefined ? undefined : parseCpu(cpu as string, "cpu"),
-    memoryBytes: memory === undefined ? undefined : parseMemory(memory as string, "memory"),
-    gpu: gpu === undefined ? undefined : parseGpu(gpu as string, "gpu"),
+    cpuMillis: cpu === undefined ? undefined : parseCpu(cpu as string, `${prefix}cpu`),
+    memoryBytes: memory === undefined ? undefined : parseMemory(memory as string, `${prefix}memory`),
+    gpu: gpu === undefined ? undefined : parseGpu(gpu as string, `${prefix}gpu`),
   };
 }
 

@@ -1,5 +1,6 @@
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { ContainerSpecSchema } from "@chalk/proto/container/v1";
+import { FileKind, ImageSpecSchema } from "@chalk/proto/image/v1";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { fieldOf } from "../test/field-of.js";
@@ -40,7 +41,45 @@ describe("containerSpecFromWire", () => {
       [{ image: { source: { case: "uri", value: "a b" } } }, "spec.image.uri"],
       [{ image: { source: { case: "spec", value: new Uint8Array() } } }, "spec.image.spec"],
       [{ image: { source: { case: "spec", value: new Uint8Array([0xff, 0xff]) } } }, "spec.image.spec"],
-      [{ cpu: "lots" }, "cpu"],
+      [{ cpu: "lots" }, "spec.cpu"],
+      [{ cpu: " 1" }, "spec.cpu"],
+      [{ memory: " 1Gi" }, "spec.memory"],
+      [{ memory: "1Gi\n" }, "spec.memory"],
+      [{ gpu: "nvidia-l4:1 " }, "spec.gpu"],
+      [
+        {
+          image: {
+            source: {
+              case: "spec",
+              value: toBinary(
+                ImageSpecSchema,
+                create(ImageSpecSchema, {
+                  base: { source: { case: "debianSlim", value: { pythonVersion: "3.11" } } },
+                  steps: [
+                    {
+                      kind: {
+                        case: "addFiles",
+                        value: {
+                          files: [
+                            {
+                              path: "/app/x",
+                              kind: FileKind.REGULAR,
+                              mode: 0o644,
+                              sha256: "a".repeat(64),
+                              sizeBytes: 6n,
+                            },
+                          ],
+                        },
+                      },
+                    },
+                  ],
+                }),
+              ),
+            },
+          },
+        },
+        "spec.image.spec.steps[0].add_files.files[0].content",
+      ],
       [{ env: { "1X": "a" } }, "spec.env.1X"],
       [{ secrets: [{}] }, "spec.secrets[0]"],
       [{ secrets: [{ source: { case: "secret", value: { name: "bad-name" } } }] }, "spec.secrets[0].name"],
@@ -78,6 +117,33 @@ describe("containerSpecFromWire", () => {
         JSON.stringify(over),
       ).toBe(field);
     }
+  });
+
+  test("a resource quantity with whitespace anywhere in it is refused naming its wire field", () => {
+    const valid = fc.constantFrom(
+      ["cpu", "500m"],
+      ["cpu", "2"],
+      ["cpu", "0.5"],
+      ["memory", "1Gi"],
+      ["memory", "536870912"],
+      ["gpu", "nvidia-l4:1"],
+      ["gpu", "2"],
+    );
+    const space = fc.constantFrom(" ", "\t", "\n", "\r", "\v", "\f", "\u00a0", "\u2003", "\u2028", "\ufeff");
+    fc.assert(
+      fc.property(
+        valid,
+        fc.array(space, { minLength: 1, maxLength: 3 }),
+        fc.nat(),
+        ([field, value], ws, at) => {
+          const i = at % (value.length + 1);
+          const spaced = value.slice(0, i) + ws.join("") + value.slice(i);
+          expect(containerSpecFromWire(wire({ [field]: value }))[field as "cpu"]).toBe(value);
+          expect(fieldOf(() => containerSpecFromWire(wire({ [field]: spaced })))).toBe(`spec.${field}`);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   test("readiness by port names the container's port; by log line, a line of text", () => {

@@ -243,7 +243,7 @@ export function containerSpecFromWire(spec: ContainerSpecMessage | undefined, fi
         : undefined,
     `${field}.image`,
   );
-  const resources = checkResources({ cpu: spec.cpu, memory: spec.memory, gpu: spec.gpu });
+  const resources = checkResources({ cpu: spec.cpu, memory: spec.memory, gpu: spec.gpu }, `${field}.`);
   const env = checkEnv({ ...spec.env }, `${field}.env`);
   const secrets = checkSecretSources(
     spec.secrets.map((s, i) => secretSourceFromWire(s, `${field}.secrets[${i}]`)),

@@ -195,7 +195,8 @@ export class ImageBuilder implements AsyncDisposable {
     options: ImageBuilderBuildOptions = {},
   ): Promise<ImageBuildInfo> {
     this.#checkOpen();
-    const spec = image instanceof Image ? await image.toSpec() : canonicalSpec(image);
+    const spec =
+      image instanceof Image ? await image.toSpec() : canonicalSpec(image, "spec", { requireContent: true });
     const digest = specDigest(spec);
     const environment = options.environment ?? "default";
     const existing = this.#db.image(digest);

@@ -31,7 +31,8 @@ export function imageServiceImpl(builder: ImageBuilder): ServiceImpl<typeof Imag
   return {
     async *getOrBuild(req, ctx) {
       if (!req.spec) throw invalidArgument("spec", "required", "a chalk.image.v1.ImageSpec");
-      const spec = canonicalSpec(req.spec, "spec");
+      // A spec to build carries every file's bytes: checked here, before any work.
+      const spec = canonicalSpec(req.spec, "spec", { requireContent: true });
       const queue: Response[] = [];
       let queuedChars = 0;
       let dropped = 0;

@@ -19,7 +19,8 @@ need=()
 # python3, make and g++: node-gyp compiles better-sqlite3 at install time (no prebuilt binary is
 # reachable here); nothing uses python3 at run time.
 for pair in debootstrap:debootstrap iptables:iptables docker-registry:docker-registry \
-  flock:util-linux ip:iproute2 python3:python3 make:make g++:g++ tar:tar skopeo:skopeo umoci:umoci; do
+  flock:util-linux ip:iproute2 python3:python3 make:make g++:g++ tar:tar skopeo:skopeo umoci:umoci \
+  tini-static:tini mkfs.ext4:e2fsprogs losetup:mount; do
   bin=${pair%%:*} pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -48,6 +49,7 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then export P
 command -v go >/dev/null 2>&1 || { echo "setup.sh: Go is needed to build gVisor (tooling/gvisor/go.mod)" >&2; exit 1; }
 runsc=$(bash tooling/gvisor/build.sh runsc)
 relay=$(bash tooling/gvisor/build.sh pty-relay)
+logwriter=$(bash tooling/gvisor/build.sh log-writer)
 version=$("$runsc" --version | awk 'NR == 1 { print $3 }')
 [ "$version" = "$(bash tooling/gvisor/build.sh version)" ] || {
   echo "setup.sh: $runsc reports version $version, not the pinned one" >&2
@@ -55,4 +57,4 @@ version=$("$runsc" --version | awk 'NR == 1 { print $3 }')
 }
 
 bash tooling/scripts/rootfs.sh >/dev/null
-log "ready: gVisor runsc $version ($runsc, PTY relay $relay), pnpm $(pnpm --version), rootfs $(bash tooling/scripts/rootfs.sh)"
+log "ready: gVisor runsc $version ($runsc, PTY relay $relay, log writer $logwriter), pnpm $(pnpm --version), rootfs $(bash tooling/scripts/rootfs.sh)"

@@ -13,7 +13,7 @@ describe("parseCpu", () => {
     expect(parseCpu(input)).toBe(expected);
   });
 
-  test.each(["", "abc", "-1", "0", "1.5.2", "500M", "2 cores", "0m"])(
+  test.each(["", "abc", "-1", "0", "1.5.2", "500M", "2 cores", "0m", " 1", "500m "])(
     "rejects %j naming the field",
     (input) => {
       const err = (() => {
@@ -43,9 +43,12 @@ describe("parseMemory", () => {
     expect(parseMemory(input)).toBe(expected);
   });
 
-  test.each(["", "2GB", "lots", "-5Mi", "1Ki", "0", "2 Gi"])("rejects %j", (input) => {
-    expect(() => parseMemory(input)).toThrow(/\[invalid_argument\] memory: /);
-  });
+  test.each(["", "2GB", "lots", "-5Mi", "1Ki", "0", "2 Gi", " 1Gi", "1Gi ", "1Gi\n"])(
+    "rejects %j",
+    (input) => {
+      expect(() => parseMemory(input)).toThrow(/\[invalid_argument\] memory: /);
+    },
+  );
 });
 
 describe("parseGpu", () => {

@@ -19,7 +19,8 @@ const cpuPattern = /^(?:(\d+)m|(\d+(?:\.\d+)?|\.\d+))$/;
 export function parseCpu(value: string, field = "cpu"): number {
   if (typeof value !== "string")
     throw invalidArgument(field, `expected a string, got ${typeof value}`, CPU_FORMS);
-  const m = cpuPattern.exec(value.trim());
+  // No trimming: " 1" is not a quantity, as in Kubernetes.
+  const m = cpuPattern.exec(value);
   if (!m) throw invalidArgument(field, `${JSON.stringify(value)} is not a CPU quantity`, CPU_FORMS);
   const millis = m[1] !== undefined ? Number(m[1]) : Math.round(Number(m[2]) * 1000);
   if (!Number.isFinite(millis) || millis <= 0) {
@@ -54,7 +55,7 @@ export function parseMemory(value: string, field = "memory"): number {
   if (typeof value !== "string") {
     throw invalidArgument(field, `expected a string, got ${typeof value}`, MEMORY_FORMS);
   }
-  const m = memoryPattern.exec(value.trim());
+  const m = memoryPattern.exec(value);
   if (!m) throw invalidArgument(field, `${JSON.stringify(value)} is not a memory quantity`, MEMORY_FORMS);
   const bytes = Math.floor(Number(m[1]) * (memoryUnits[m[2] ?? ""] ?? 1));
   if (!Number.isSafeInteger(bytes) || bytes <= 0) {

@@ -24,6 +24,7 @@ export { ChalkError, Code } from "@chalk/core";
 // For libraries that implement or wrap a runtime.
 export { execBuffered } from "./exec.js";
 export { splitExecArgs, validateArgv } from "./exec-args.js";
+export { checkExecLimits, EXEC_LIMITS } from "./exec-limits.js";
 // For SDK users.
 export { connectSandboxes, type SandboxConnectOptions } from "./remote/remote-runtime.js";
 export { signalName, signalNumber } from "./signals.js";

@@ -13,6 +13,8 @@ describe("wire conversions", () => {
       cpu: "500m",
       memory: "256Mi",
       pids: 64,
+      disk: "2Gi",
+      init: false,
       network: { ports: [8080] },
       mounts: [{ source: "/srv/vol", target: "/data", readOnly: true }],
       labels: { app: "x" },
@@ -20,6 +22,13 @@ describe("wire conversions", () => {
       id: "abc",
     };
     expect(specFromWire(create(SandboxSpecSchema, specToWire(options)))).toEqual(options);
+  });
+
+  test("init: true is kept as said, and an absent init stays absent (the runtime's default, true)", () => {
+    expect(specFromWire(create(SandboxSpecSchema, specToWire({ rootfs: "/r", init: true })))).toEqual({
+      rootfs: "/r",
+      init: true,
+    });
   });
 
   test("a single rootfs directory stays a string, and absent options stay absent", () => {

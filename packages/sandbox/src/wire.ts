@@ -18,7 +18,8 @@ export function specToWire(o: SandboxCreateOptions): MessageInitShape<typeof San
     command: o.command ? [...o.command] : [],
     env: o.env ?? {},
     workdir: o.workdir ?? "",
-    resources: { cpu: o.cpu ?? "", memory: o.memory ?? "", pids: o.pids ?? 0 },
+    resources: { cpu: o.cpu ?? "", memory: o.memory ?? "", pids: o.pids ?? 0, disk: o.disk ?? "" },
+    ...(o.init === undefined ? {} : { init: o.init }),
     network: o.network ? { ports: o.network === true ? [] : [...(o.network.ports ?? [])] } : undefined,
     mounts: (o.mounts ?? []).map((m) => ({
       source: m.source,
@@ -40,6 +41,8 @@ export function specFromWire(s: SandboxSpec): SandboxCreateOptions {
   if (s.resources?.cpu) o.cpu = s.resources.cpu;
   if (s.resources?.memory) o.memory = s.resources.memory;
   if (s.resources?.pids) o.pids = s.resources.pids;
+  if (s.resources?.disk) o.disk = s.resources.disk;
+  if (s.init !== undefined) o.init = s.init;
   if (s.network) o.network = { ports: [...s.network.ports] };
   if (s.mounts.length > 0)
     o.mounts = s.mounts.map((m) => ({ source: m.source, target: m.target, readOnly: m.readOnly }));
@@ -64,7 +67,12 @@ export function infoToWire(i: SandboxInfo): MessageInitShape<typeof SandboxInfoS
     labels: i.labels,
     address: i.address ?? "",
     hostPid: i.hostPid ?? 0,
-    resources: { cpu: i.resources.cpu ?? "", memory: i.resources.memory ?? "", pids: i.resources.pids ?? 0 },
+    resources: {
+      cpu: i.resources.cpu ?? "",
+      memory: i.resources.memory ?? "",
+      pids: i.resources.pids ?? 0,
+      disk: i.resources.disk ?? "",
+    },
   };
 }
 
@@ -87,6 +95,7 @@ export function infoFromWire(m: SandboxInfoMessage): SandboxInfo {
       cpu: m.resources?.cpu || undefined,
       memory: m.resources?.memory || undefined,
       pids: m.resources?.pids || undefined,
+      disk: m.resources?.disk || undefined,
     },
   };
 }

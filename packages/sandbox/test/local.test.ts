@@ -3,11 +3,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalRuntime } from "../src/local/index.js";
 import { sandboxBehaviour } from "./behaviour.js";
+import { execBehaviour } from "./exec-behaviour.js";
 
-sandboxBehaviour("in-process", async () => {
+async function setup() {
   const stateDir = await mkdtemp(join(tmpdir(), "chalk-sbx-local-"));
   return {
     runtime: new LocalRuntime({ stateDir }),
     close: () => rm(stateDir, { recursive: true, force: true }),
   };
-});
+}
+
+sandboxBehaviour("in-process", setup);
+execBehaviour("in-process", setup);

@@ -7,8 +7,9 @@ import { connectSandboxes } from "../src/index.js";
 import { LocalRuntime } from "../src/local/index.js";
 import { sandboxServiceImpl } from "../src/server/index.js";
 import { sandboxBehaviour } from "./behaviour.js";
+import { execBehaviour } from "./exec-behaviour.js";
 
-sandboxBehaviour("through gRPC", async () => {
+async function setup() {
   const stateDir = await mkdtemp(join(tmpdir(), "chalk-sbx-remote-"));
   const local = new LocalRuntime({ stateDir });
   const { server, address } = await listen({
@@ -24,4 +25,7 @@ sandboxBehaviour("through gRPC", async () => {
       await rm(stateDir, { recursive: true, force: true });
     },
   };
-});
+}
+
+sandboxBehaviour("through gRPC", setup);
+execBehaviour("through gRPC", setup);

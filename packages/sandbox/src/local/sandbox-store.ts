@@ -3,6 +3,7 @@ import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { notFound } from "@chalk/core";
+import { removeDisk } from "@chalk/disk";
 import type { ProcessExit } from "../types.js";
 import { oomKills, removeCgroups } from "./cgroups.js";
 import { type SandboxNetwork, teardownNetwork } from "./network.js";
@@ -24,8 +25,15 @@ export interface SandboxMeta {
   /** The overlayfs mount: the sandbox's root filesystem. */
   merged: string;
   ownsUpper: boolean;
+  /**
+   * The file system of the writable layer when the sandbox has a disk limit: a sparse image in the
+   * sandbox's state, loop-mounted; `upper` and `work` are on it.
+   */
+  disk?: { image: string; mountPoint: string } | undefined;
+  /** Where the sandbox's own mounts (volumes, resolv.conf, the init) are, inside it. */
+  mountTargets?: string[];
   workdir: string;
-  resources: { cpu: string | undefined; memory: string | undefined; pids: number };
+  resources: { cpu: string | undefined; memory: string | undefined; pids: number; disk?: string | undefined };
 }
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
@@ -131,6 +139,8 @@ export class SandboxStore {
     if (existsSync(meta.merged)) await unmountOverlay(meta.merged);
     if (meta.net) await teardownNetwork(meta.net, meta.id);
     await removeCgroups(meta.id);
+    // A disk goes whole, with the layer on it (its loop device clears itself at the unmount).
+    if (meta.disk) await removeDisk(meta.disk.image, meta.disk.mountPoint);
     await rm(meta.work, { recursive: true, force: true });
     if (meta.ownsUpper) await rm(meta.upper, { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });

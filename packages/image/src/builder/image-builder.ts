@@ -37,6 +37,7 @@ import {
 } from "./oci-store.js";
 import { RegistryClient, type RegistryOptions } from "./registry-client.js";
 import { pullImage, pushImage, type StoredImage } from "./registry-transfer.js";
+import { type StepLimits, stepLimits } from "./step-limits.js";
 import { runStep } from "./step-runner.js";
 
 /** The registry a builder pulls bases from and pushes images to. */
@@ -66,10 +67,15 @@ export interface ImageBuilderOpenOptions {
   layerCompression?: LayerCompression;
   /** Seconds one build command may run. Default 1800. */
   stepTimeoutSecs?: number;
-  /** Memory limit of a build step's sandbox (`"4Gi"`). Default: none. */
+  /**
+   * Memory limit of a build step's sandbox (`"4Gi"`): the step sees it as `MemTotal`, and a step
+   * that uses more is OOM-killed and fails the build. Default `"4Gi"` (`DEFAULT_STEP_LIMITS`).
+   */
   stepMemory?: string;
-  /** CPU limit of a build step's sandbox (`"2"`). Default: none. */
+  /** CPU limit of a build step's sandbox (`"2"`, `"500m"`). Default `"2"`. */
   stepCpu?: string;
+  /** Most processes in a build step's sandbox (its RLIMIT_NPROC). Default 1024 (`DEFAULT_PIDS`). */
+  stepPids?: number;
   /**
    * A PEM bundle of CA certificates that build steps trust (pip, curl, requests, git), for hosts
    * whose egress goes through a TLS-inspecting proxy. Mounted read-only in build sandboxes only
@@ -251,8 +257,7 @@ export class ImageBuilder implements AsyncDisposable {
   readonly #mirror: string;
   readonly #compression: LayerCompression;
   readonly #stepTimeoutSecs: number;
-  readonly #stepMemory: string | undefined;
-  readonly #stepCpu: string | undefined;
+  readonly #stepLimits: StepLimits;
   readonly #buildCa: { hostDir: string; env: Record<string, string> } | undefined;
   readonly #inflight = new Map<string, Inflight>();
   readonly #rootfsCache = new Map<string, Promise<string[]>>();
@@ -277,8 +282,7 @@ export class ImageBuilder implements AsyncDisposable {
     this.#mirror = o.debianMirror ?? "http://deb.debian.org/debian";
     this.#compression = o.layerCompression ?? "gzip";
     this.#stepTimeoutSecs = o.stepTimeoutSecs ?? 1800;
-    this.#stepMemory = o.stepMemory;
-    this.#stepCpu = o.stepCpu;
+    this.#stepLimits = stepLimits(o);
     if (caDir) {
       const file = `${BUILD_CA_DIR}/ca-certificates.crt`;
       this.#buildCa = {
@@ -312,6 +316,7 @@ export class ImageBuilder implements AsyncDisposable {
         "a positive number of seconds",
       );
     }
+    stepLimits(options);
     if (options.registry) {
       parseReference(
         `${options.registry.address}/${options.registry.repository ?? DEFAULT_REPOSITORY}:x`,
@@ -707,8 +712,7 @@ export class ImageBuilder implements AsyncDisposable {
           commands: stepCommands(step),
           onOutput: (stream, text) => emit({ type: "log", step: index, stream, text }),
           timeoutSecs: this.#stepTimeoutSecs,
-          memory: this.#stepMemory,
-          cpu: this.#stepCpu,
+          limits: this.#stepLimits,
           labels: { [BUILD_LABEL]: "1", [OWNER_LABEL]: String(process.pid) },
           mounts: this.#buildCa ? [{ source: this.#buildCa.hostDir, target: BUILD_CA_DIR }] : [],
           buildEnv: this.#buildCa?.env ?? {},

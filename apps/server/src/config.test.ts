@@ -18,6 +18,20 @@ describe("server configuration", () => {
     expect(c.metricsListen).toBeUndefined();
   });
 
+  test("disk limits and build step limits: defaults, flags, environment and none", () => {
+    const d = config(["--token", token]);
+    expect(d.defaultDisk).toBe("10Gi");
+    expect(d.volumeQuotaBytes).toBe(10 * 2 ** 30);
+    expect(d.build).toEqual({ memory: "4Gi", cpu: "2", pids: 1024 });
+    const c = config(
+      ["--token", token, "--default-disk", "none", "--build-memory", "2Gi", "--build-pids", "512"],
+      { CHALK_VOLUME_QUOTA: "none", CHALK_BUILD_CPU: "500m" },
+    );
+    expect(c.defaultDisk).toBeUndefined();
+    expect(c.volumeQuotaBytes).toBeUndefined();
+    expect(c.build).toEqual({ memory: "2Gi", cpu: "500m", pids: 512 });
+  });
+
   test("CHALK_TOKEN in the environment sets a token, --token adds more", () => {
     expect(config(["--token", token], { CHALK_TOKEN: `${token}-2` }).tokens).toEqual([token, `${token}-2`]);
   });
@@ -54,6 +68,12 @@ describe("server configuration", () => {
     [["--backend", "kubernetes", "--token", token], "not implemented"],
     [["--backend", "nomad", "--token", token], "--backend"],
     [["--unknown-flag"], "unknown-flag"],
+    [["--default-disk", "huge", "--token", token], "--default-disk"],
+    [["--default-disk", "1Mi", "--token", token], "--default-disk"],
+    [["--volume-quota", " 1Gi", "--token", token], "--volume-quota"],
+    [["--build-memory", "lots", "--token", token], "--build-memory"],
+    [["--build-cpu", "all", "--token", token], "--build-cpu"],
+    [["--build-pids", "3", "--token", token], "--build-pids"],
     [[], "no auth token"],
     [["--insecure-no-auth", "--listen", "0.0.0.0:50051"], "not a loopback address"],
   ])("a bad configuration %j is refused naming %s", (argv, named) => {

@@ -13,11 +13,11 @@ import {
 } from "@chalk/container";
 import { ChalkError, Code, formatBytes, invalidArgument, notFound, parseCpu, parseMemory } from "@chalk/core";
 import type { ProcessExit, Sandbox, SandboxMount, SandboxRuntime } from "@chalk/sandbox";
+import { readInitLog } from "@chalk/sandbox/local";
 import { checkSecretName, checkSecretValue } from "@chalk/secrets";
 import { checkVolumeName, parseVolumePath } from "@chalk/volume";
 import type { Logger } from "pino";
 import { environmentDefaults, type ServerConfig } from "./config.js";
-import { readLog, rotateLog } from "./container-logs.js";
 import type { BuildLogEvent, ImageProvider, ImageSourceInput } from "./images.js";
 import type { ServerMetrics } from "./metrics.js";
 import { Semaphore } from "./semaphore.js";
@@ -119,7 +119,6 @@ export class ContainerManager {
   private readonly stopping = new Set<string>();
   private readonly watched = new Set<string>();
   private readonly logsDir: string;
-  private rotateTimer: NodeJS.Timeout | undefined;
   /** Bounds concurrent execs: each one is a runsc process on the host. */
   private readonly execSlots: Semaphore;
 
@@ -393,7 +392,10 @@ export class ContainerManager {
       sandbox = await runtime.create({
         id,
         rootfs: image.rootfs,
-        ...(command.length > 0 ? { command, logPath: record.logPath } : {}),
+        ...(command.length > 0
+          ? { command, logPath: record.logPath, logMaxBytes: this.deps.config.containerLogMaxBytes }
+          : {}),
+        ...(this.deps.config.defaultDisk ? { disk: this.deps.config.defaultDisk } : {}),
         env: { ...image.env, ...v.env, ...secretEnv },
         ...(image.workdir ? { workdir: image.workdir } : {}),
         cpu: `${v.cpuMillis}m`,
@@ -629,7 +631,7 @@ export class ContainerManager {
       const r = this.deps.state.byIdAnyEnvironment(record.id);
       return !r || !ACTIVE_STATUSES.includes(r.status);
     };
-    for await (const chunk of readLog(record.logPath, { follow, done, signal })) {
+    for await (const chunk of readInitLog(record.logPath, { follow, done, signal })) {
       this.deps.metrics.bytesStreamed.inc({ kind: "logs" }, chunk.byteLength);
       yield chunk;
     }
@@ -698,19 +700,9 @@ export class ContainerManager {
     return { adopted, failed };
   }
 
-  /** Starts keeping every running container's log under its size bound. */
-  startLogRotation(intervalMs = 2000): void {
-    const max = this.deps.config.containerLogMaxBytes;
-    this.rotateTimer = setInterval(() => {
-      for (const r of this.deps.state.active()) {
-        rotateLog(r.logPath, max).catch(() => undefined);
-      }
-    }, intervalMs);
-    this.rotateTimer.unref();
-  }
-
-  /** Stops background work. Containers keep running. */
-  close(): void {
-    if (this.rotateTimer) clearInterval(this.rotateTimer);
-  }
+  /**
+   * Stops background work. Containers keep running. (Their logs need none: the runtime's log
+   * writer keeps each under its bound.)
+   */
+  close(): void {}
 }

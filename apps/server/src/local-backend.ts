@@ -34,6 +34,9 @@ export async function localBackend(
     // Build steps get a runtime of their own (state beside the store, as ImageBuilder's default),
     // on the same runsc.
     runtime: new LocalRuntime({ stateDir: join(config.imagesDir, "chalk", "sandboxes"), runscPath }),
+    stepMemory: config.build.memory,
+    stepCpu: config.build.cpu,
+    stepPids: config.build.pids,
     ...(config.registry ? { registry: { address: config.registry } } : {}),
   });
   return {

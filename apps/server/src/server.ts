@@ -74,7 +74,10 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const state = StateStore.open(config.dataDir);
   const metrics = new ServerMetrics(() => state.countByStatus());
-  const volumes = await VolumeStore.open({ dataDir: join(config.dataDir, "volumes") });
+  const volumes = await VolumeStore.open({
+    dataDir: join(config.dataDir, "volumes"),
+    ...(config.volumeQuotaBytes === undefined ? {} : { quotaBytes: config.volumeQuotaBytes }),
+  });
   const backend = await options.backend(config, volumes, log);
   const manager = new ContainerManager({
     config,
@@ -88,7 +91,6 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
     hasGpu: hasNvidiaDevice(),
   });
   await manager.reconcile();
-  manager.startLogRotation();
 
   const interceptors = [
     ...(config.insecureNoAuth && config.tokens.length === 0 ? [] : [requireToken(config.tokens)]),

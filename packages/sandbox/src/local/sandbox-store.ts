@@ -1,10 +1,11 @@
 import { existsSync } from "node:fs";
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { notFound } from "@chalk/core";
 import { removeDisk } from "@chalk/disk";
 import type { ProcessExit } from "../types.js";
+import { INIT_PATH } from "./bundle.js";
 import { oomKills, removeCgroups } from "./cgroups.js";
 import { type SandboxNetwork, teardownNetwork } from "./network.js";
 import { unmountOverlay } from "./overlay.js";
@@ -37,6 +38,19 @@ export interface SandboxMeta {
 }
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+/**
+ * Removes from a caller's writable layer what runsc made there for mounts under `/dev`: it creates
+ * each mount point in the root filesystem (so the reaping init's `/dev/init`, an empty file, and
+ * `/dev` copied up), although the sandbox sees `/dev` as a memory file system of its own and can
+ * write nothing there. Left in place, the trace would become part of an image builder's layer.
+ */
+async function removeMountPointTraces(upper: string): Promise<void> {
+  const init = join(upper, INIT_PATH);
+  const st = await lstat(init).catch(() => undefined);
+  if (st?.isFile() && st.size === 0) await rm(init, { force: true });
+  await rmdir(join(upper, "dev")).catch(() => undefined); // only when empty
+}
 
 /** @internal Whether `id` is a sandbox id this runtime accepts. */
 export function validSandboxId(id: unknown): id is string {
@@ -143,6 +157,7 @@ export class SandboxStore {
     if (meta.disk) await removeDisk(meta.disk.image, meta.disk.mountPoint);
     await rm(meta.work, { recursive: true, force: true });
     if (meta.ownsUpper) await rm(meta.upper, { recursive: true, force: true });
+    else await removeMountPointTraces(meta.upper);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   }
 }

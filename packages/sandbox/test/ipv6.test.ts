@@ -66,6 +66,19 @@ function metaOf(s: Sandbox): { net?: { hostIf: string; netns: string; address: s
   return JSON.parse(readFileSync(join(stateDir, "sandboxes", s.id, "meta.json"), "utf8"));
 }
 
+/** Starts a listener inside a sandbox on an IPv6 address (dual-stack on "::"), answering each connection. */
+async function listen6(sandbox: Sandbox, address: string, port: number): Promise<void> {
+  const server = await sandbox.spawn([
+    "perl",
+    "-MSocket=:all",
+    "-e",
+    'my ($a, $p) = @ARGV; socket(my $s, AF_INET6, SOCK_STREAM, 0) or die; setsockopt($s, IPPROTO_IPV6, IPV6_V6ONLY, 0); bind($s, pack_sockaddr_in6($p, inet_pton(AF_INET6, $a))) or die "bind: $!"; listen($s, 5); $| = 1; print "listening\n"; while (accept(my $c, $s)) { print $c "sandbox\n"; close $c }',
+    address,
+    String(port),
+  ]);
+  await collector(server.stdout).until("listening");
+}
+
 async function tryFrom(sandbox: Sandbox, port: number, addresses: readonly string[]): Promise<string[]> {
   const r = await sandbox.exec("perl", "-e", CONNECT6, String(port), ...addresses);
   return r.stdoutText.split("\n").filter((l) => l !== "");
@@ -111,13 +124,7 @@ describe("IPv6: no way from a sandbox to the host or to another sandbox", () => 
   test("inside, eth0 has no IPv6 address; loopback keeps ::1 and IPv6 works on it", async () => {
     const inet6 = (await withPort.exec("cat", "/proc/net/if_inet6")).stdoutText;
     expect(inet6).not.toMatch(/eth0/);
-    const loop = await withPort.spawn([
-      "perl",
-      "-MSocket=:all",
-      "-e",
-      'socket(my $s, AF_INET6, SOCK_STREAM, 0) or die; bind($s, pack_sockaddr_in6(9999, inet_pton(AF_INET6, "::1"))) or die "bind: $!"; listen($s, 1); $| = 1; print "listening\\n"; accept(my $c, $s); print $c "over ::1\\n";',
-    ]);
-    await collector(loop.stdout).until("listening");
+    await listen6(withPort, "::1", 9999);
     expect(await tryFrom(withPort, 9999, ["::1"])).toEqual(["::1 connected"]);
   });
 
@@ -138,13 +145,7 @@ describe("IPv6: no way from a sandbox to the host or to another sandbox", () => 
   });
 
   test("another sandbox is unreachable at any IPv6 address its interface could have", async () => {
-    const server = await withPort.spawn([
-      "perl",
-      "-MSocket=:all",
-      "-e",
-      'socket(my $s, AF_INET6, SOCK_STREAM, 0) or die; setsockopt($s, IPPROTO_IPV6, IPV6_V6ONLY, 0); bind($s, pack_sockaddr_in6(8080, inet_pton(AF_INET6, "::"))) or die "bind: $!"; listen($s, 5); $| = 1; print "listening\\n"; while (accept(my $c, $s)) { print $c "sandbox\\n"; close $c }',
-    ]);
-    await collector(server.stdout).until("listening");
+    await listen6(withPort, "::", 8080);
     const a = metaOf(withPort).net as { netns: string; address: string };
     const mac = sh(`ip netns exec ${a.netns} cat /sys/class/net/eth0/address`);
     const targets = [linkLocalOf(mac), `::ffff:${a.address}`];

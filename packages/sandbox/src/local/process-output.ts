@@ -113,7 +113,9 @@ export class ProcessOutput {
     }
     // Read everything the pipe holds now, whatever the consumer's pace.
     this.source.resume();
-    const timer = setTimeout(() => this.#end(), options.drainMs ?? OUTPUT_DRAIN_MS);
+    // Ended from setImmediate, after the event loop's next poll phase: when this process was too
+    // busy to read during the window, what is already in the pipe is still read before the end.
+    const timer = setTimeout(() => setImmediate(() => this.#end()), options.drainMs ?? OUTPUT_DRAIN_MS);
     this.stream.once("close", () => clearTimeout(timer));
   }
 

@@ -7,6 +7,8 @@
 #   bash tooling/gvisor/build.sh shim    # prints the path of containerd-shim-runsc-v1
 #   bash tooling/gvisor/build.sh pty-relay # prints the path of chalk-pty-relay (cmd/chalk-pty-relay:
 #                                        # @chalk/sandbox's PTY relay, with the same pinned module)
+#   bash tooling/gvisor/build.sh log-writer # prints the path of chalk-log-writer (cmd/chalk-log-writer:
+#                                        # @chalk/sandbox's size-bounded writer of init logs)
 #   bash tooling/gvisor/build.sh version # prints the pinned version
 #
 # Cache: ${CHALK_CACHE:-/var/cache/chalk}/gvisor/<version>/ for the binaries, and
@@ -84,5 +86,10 @@ case "$what" in
     build chalk-pty-relay chalk.dev/tooling/gvisor/cmd/chalk-pty-relay "$version+$hash"
     echo "$out/chalk-pty-relay"
     ;;
-  *) echo "usage: build.sh runsc|shim|pty-relay|version" >&2; exit 2 ;;
+  log-writer)
+    hash=$(cat "$here"/cmd/chalk-log-writer/*.go | sha256sum | cut -c1-16)
+    build chalk-log-writer chalk.dev/tooling/gvisor/cmd/chalk-log-writer "$version+$hash"
+    echo "$out/chalk-log-writer"
+    ;;
+  *) echo "usage: build.sh runsc|shim|pty-relay|log-writer|version" >&2; exit 2 ;;
 esac

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Snapshots what tests could leave behind on the host (network namespaces, links, mounts,
-# iptables and ip6tables rules and chains, nftables tables, runsc sandboxes, PTY relays and the
-# test cluster's processes, cgroups, the paths the kubelet, containerd and CNI write, and the
-# sysctls the cluster sets) and compares it with an earlier snapshot.
+# iptables and ip6tables rules and chains, nftables tables, loop devices, runsc sandboxes, PTY relays
+# and log writers, the test cluster's processes, cgroups, the paths the kubelet, containerd and CNI
+# write, and the sysctls the cluster sets) and compares it with an earlier snapshot.
 #   leak-check.sh snapshot FILE   record the current state
 #   leak-check.sh compare FILE    print what is new since FILE; exit 1 if anything is
 # With LEAK_CHECK_ONLY=REGEX, only state lines matching REGEX count (a test's own view, on a
@@ -26,11 +26,12 @@ state() {
   echo "## mounts"
   awk '{print $2}' /proc/mounts | grep -E 'chalk|runsc|overlay|kubelet|containerd|/var/lib/cni|/run/netns/cni-' | sort || true
   echo "## iptables"; firewall iptables; firewall ip6tables
+  echo "## loop devices"; { losetup --list --noheadings --output BACK-FILE 2>/dev/null || true; } | sed 's/ *$//' | sort
   echo "## nftables"; { nft list tables 2>/dev/null || true; } | grep -v -E '^table (ip|ip6|inet|bridge|arp) (filter|nat|mangle|raw|security)$' | sort || true
   echo "## cgroups"
   find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d \( -path '*/chalk/*' -o -name 'chalk-cluster' -o -name kubepods \) 2>/dev/null | sort || true
   echo "## processes"
-  pgrep -a 'runsc|chalk-pty-relay' 2>/dev/null | awk '{$1=""; print}' | sort || true
+  pgrep -a 'runsc|chalk-pty-relay|chalk-log-writer' 2>/dev/null | awk '{$1=""; print}' | sort || true
   ps -eo args= 2>/dev/null | awk '{print $1}' | grep -E "$cluster_procs" | sort || true
   echo "## paths"
   # (/run/netns is not here: `ip netns add` makes it and leaves it, by design.)

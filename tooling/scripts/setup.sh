@@ -22,7 +22,7 @@ need=()
 for pair in debootstrap:debootstrap iptables:iptables docker-registry:docker-registry \
   flock:util-linux ip:iproute2 python3:python3 make:make g++:g++ tar:tar skopeo:skopeo umoci:umoci tmux:tmux \
   nft:nftables conntrack:conntrack /usr/lib/cni/bridge:containernetworking-plugins \
-  openssl:openssl curl:curl patch:patch git:git; do
+  openssl:openssl curl:curl patch:patch git:git tini-static:tini mkfs.ext4:e2fsprogs losetup:mount; do
   bin=${pair%%:*} pkg=${pair##*:}
   if [[ $bin == /* ]]; then [ -x "$bin" ] || need+=("$pkg"); else command -v "$bin" >/dev/null 2>&1 || need+=("$pkg"); fi
 done
@@ -53,6 +53,7 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then export P
 command -v go >/dev/null 2>&1 || { echo "setup.sh: Go is needed to build gVisor (tooling/gvisor/go.mod)" >&2; exit 1; }
 runsc=$(bash tooling/gvisor/build.sh runsc)
 relay=$(bash tooling/gvisor/build.sh pty-relay)
+logwriter=$(bash tooling/gvisor/build.sh log-writer)
 version=$("$runsc" --version | awk 'NR == 1 { print $3 }')
 [ "$version" = "$(bash tooling/gvisor/build.sh version)" ] || {
   echo "setup.sh: $runsc reports version $version, not the pinned one" >&2
@@ -69,4 +70,4 @@ if [ "${1:-}" != --without-cluster ]; then
   bash tooling/cluster/build.sh all
   log "cluster binaries ready in $((SECONDS - started)) s"
 fi
-log "ready: gVisor runsc $version ($runsc, PTY relay $relay), pnpm $(pnpm --version), rootfs $(bash tooling/scripts/rootfs.sh)"
+log "ready: gVisor runsc $version ($runsc, PTY relay $relay, log writer $logwriter), pnpm $(pnpm --version), rootfs $(bash tooling/scripts/rootfs.sh)"

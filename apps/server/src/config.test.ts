@@ -46,6 +46,20 @@ describe("server configuration", () => {
     });
   });
 
+  test("disk limits and build step limits: defaults, flags, environment and none", () => {
+    const d = config(["--token", grant]);
+    expect(d.defaultDisk).toBe("10Gi");
+    expect(d.volumeQuotaBytes).toBe(10 * 2 ** 30);
+    expect(d.build).toEqual({ memory: "4Gi", cpu: "2", pids: 1024 });
+    const c = config(
+      ["--token", grant, "--default-disk", "none", "--build-memory", "2Gi", "--build-pids", "512"],
+      { CHALK_VOLUME_QUOTA: "none", CHALK_BUILD_CPU: "500m" },
+    );
+    expect(c.defaultDisk).toBeUndefined();
+    expect(c.volumeQuotaBytes).toBeUndefined();
+    expect(c.build).toEqual({ memory: "2Gi", cpu: "500m", pids: 512 });
+  });
+
   test("flags override environment variables", () => {
     const c = config(["--listen", "127.0.0.1:7000", "--token", grant], { CHALK_LISTEN: "127.0.0.1:8000" });
     expect(c.listen).toBe("127.0.0.1:7000");
@@ -83,6 +97,12 @@ describe("server configuration", () => {
     [["--backend", "kubernetes", "--token", grant], "not implemented"],
     [["--backend", "nomad", "--token", grant], "--backend"],
     [["--unknown-flag"], "unknown-flag"],
+    [["--default-disk", "huge", "--token", grant], "--default-disk"],
+    [["--default-disk", "1Mi", "--token", grant], "--default-disk"],
+    [["--volume-quota", " 1Gi", "--token", grant], "--volume-quota"],
+    [["--build-memory", "lots", "--token", grant], "--build-memory"],
+    [["--build-cpu", "all", "--token", grant], "--build-cpu"],
+    [["--build-pids", "3", "--token", grant], "--build-pids"],
     [[], "no auth token"],
     [["--insecure-no-auth", "--listen", "0.0.0.0:50051"], "not a loopback address"],
     [["--listen", "0.0.0.0:50051", "--token", grant], "give --tls-cert FILE and --tls-key FILE"],

@@ -3,7 +3,9 @@ import { isAbsolute, join, resolve } from "node:path";
 import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
 import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
+import { checkDiskBytes } from "@chalk/disk";
 import { parseReference } from "@chalk/image";
+import { DEFAULT_STEP_LIMITS } from "@chalk/image/builder";
 import { isLoopback } from "@chalk/rpc";
 import { z } from "zod";
 import {
@@ -58,6 +60,15 @@ export interface ServerConfig {
   /** Execs running at once across all containers (each is a runsc process); more wait their turn. */
   maxConcurrentExecs: number;
   /**
+   * Disk limit of each container's writable layer (its root filesystem's writes, /tmp included), a
+   * memory quantity; undefined for none (`--default-disk none`).
+   */
+  defaultDisk: string | undefined;
+  /** Quota of each new volume, in bytes; undefined for none (`--volume-quota none`). */
+  volumeQuotaBytes: number | undefined;
+  /** Limits of every image build step's sandbox. */
+  build: { memory: string; cpu: string; pids: number };
+  /**
    * Absolute path of the runsc binary, or undefined for the pinned build in the cache
    * (`@chalk/sandbox/local`'s `defaultRunscPath()`). It must be the pinned gVisor version.
    */
@@ -90,6 +101,11 @@ export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
   --log-level LEVEL            fatal|error|warn|info|debug|trace|silent         env CHALK_LOG_LEVEL
   --container-log-max-bytes N  size bound of a container's log (default 8388608)
   --max-concurrent-execs N     execs running at once; more queue (default 32)
+  --default-disk Q|none        disk limit of a container's writable layer (default 10Gi)  env CHALK_DEFAULT_DISK
+  --volume-quota Q|none        quota of each new volume (default 10Gi)          env CHALK_VOLUME_QUOTA
+  --build-memory Q             memory of an image build step (default 4Gi)      env CHALK_BUILD_MEMORY
+  --build-cpu Q                CPU of an image build step (default 2)           env CHALK_BUILD_CPU
+  --build-pids N               processes in an image build step (default 1024)  env CHALK_BUILD_PIDS
   --help                       this text
 `;
 
@@ -115,6 +131,17 @@ const memoryQuantity = z.string().refine((v) => {
     return false;
   }
 }, 'expected a memory quantity such as "512Mi" or "2Gi"');
+
+/** A disk size (16Mi to 16Ti) as a memory quantity, or "none". */
+const diskQuantity = z.string().refine((v) => {
+  if (v === "none") return true;
+  try {
+    checkDiskBytes(parseMemory(v));
+    return true;
+  } catch {
+    return false;
+  }
+}, 'expected "none" or a size from 16Mi to 16Ti such as "10Gi"');
 
 const environmentName = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
@@ -155,6 +182,11 @@ const configSchema = z.strictObject({
     .min(64 * 1024)
     .max(1024 ** 3),
   maxConcurrentExecs: z.coerce.number().int().min(1).max(4096),
+  defaultDisk: diskQuantity,
+  volumeQuota: diskQuantity,
+  buildMemory: memoryQuantity,
+  buildCpu: cpuQuantity,
+  buildPids: z.coerce.number().int().min(8).max(65_536),
 });
 
 /** Thrown for a bad configuration; `main` prints it and exits with status 2. */
@@ -180,6 +212,11 @@ const flagToEnv: Record<string, string> = {
   "tls-cert": "CHALK_TLS_CERT",
   "tls-key": "CHALK_TLS_KEY",
   "tokens-file": "CHALK_TOKENS_FILE",
+  "default-disk": "CHALK_DEFAULT_DISK",
+  "volume-quota": "CHALK_VOLUME_QUOTA",
+  "build-memory": "CHALK_BUILD_MEMORY",
+  "build-cpu": "CHALK_BUILD_CPU",
+  "build-pids": "CHALK_BUILD_PIDS",
 };
 
 /** Result of {@link parseConfig}: a configuration, or a request for the help text. */
@@ -217,6 +254,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
         "log-level": { type: "string" },
         "container-log-max-bytes": { type: "string" },
         "max-concurrent-execs": { type: "string" },
+        "default-disk": { type: "string" },
+        "volume-quota": { type: "string" },
+        "build-memory": { type: "string" },
+        "build-cpu": { type: "string" },
+        "build-pids": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -249,6 +291,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     logLevel: pick("log-level") ?? "info",
     containerLogMaxBytes: pick("container-log-max-bytes") ?? String(8 * 1024 * 1024),
     maxConcurrentExecs: pick("max-concurrent-execs") ?? "32",
+    defaultDisk: pick("default-disk") ?? "10Gi",
+    volumeQuota: pick("volume-quota") ?? "10Gi",
+    buildMemory: pick("build-memory") ?? DEFAULT_STEP_LIMITS.memory,
+    buildCpu: pick("build-cpu") ?? DEFAULT_STEP_LIMITS.cpu,
+    buildPids: pick("build-pids") ?? String(DEFAULT_STEP_LIMITS.pids),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -309,6 +356,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       containerLogMaxBytes: c.containerLogMaxBytes,
       maxConcurrentExecs: c.maxConcurrentExecs,
       runsc: c.runsc,
+      defaultDisk: c.defaultDisk === "none" ? undefined : c.defaultDisk,
+      volumeQuotaBytes: c.volumeQuota === "none" ? undefined : parseMemory(c.volumeQuota),
+      build: { memory: c.buildMemory, cpu: c.buildCpu, pids: c.buildPids },
     },
   };
 }

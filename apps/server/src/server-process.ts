@@ -18,12 +18,13 @@
  * @packageDocumentation
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { removeDisk } from "@chalk/disk";
 import { createTransport, type Transport } from "@chalk/rpc";
 import { createTestCertificate } from "@chalk/rpc/testing";
 import { LocalRuntime } from "@chalk/sandbox/local";
@@ -241,12 +242,28 @@ export async function startServerProcess(options: ServerProcessOptions = {}): Pr
 
 /**
  * Removes a data dir created by {@link startServerProcess}, after stopping every sandbox left in it
- * (containers outlive their server by design). Call after the server was killed.
+ * (containers outlive their server by design) and unmounting its volumes' file systems (each volume
+ * with a quota is one, loop-mounted). Call after the server was killed.
  */
 export async function removeDataDir(dir: string): Promise<void> {
   const runtime = new LocalRuntime({ stateDir: join(dir, "sandboxes") });
   for (const info of await runtime.list().catch(() => [])) {
     await (await runtime.get(info.id).catch(() => undefined))?.stop().catch(() => undefined);
   }
+  const disks = join(dir, "volumes", "disks");
+  for (const env of readdirSafe(disks)) {
+    for (const image of readdirSafe(join(disks, env)).filter((f) => f.endsWith(".img"))) {
+      const volume = join(dir, "volumes", "volumes", env, image.slice(0, -".img".length));
+      await removeDisk(join(disks, env, image), volume).catch(() => undefined);
+    }
+  }
   rmSync(dir, { recursive: true, force: true });
+}
+
+function readdirSafe(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
 }

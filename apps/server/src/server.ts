@@ -1,4 +1,5 @@
 import type { Server as HttpServer } from "node:http";
+import { parseMemory } from "@chalk/core";
 import { ContainerService } from "@chalk/proto/container/v1";
 import { SandboxService } from "@chalk/proto/sandbox/v1";
 import { type AddServiceOptions, addService, createServer } from "@chalk/rpc";
@@ -45,6 +46,7 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
     backend,
     defaults: (environment) => environmentDefaults(config, environment),
     maxConcurrentExecs: config.maxConcurrentExecs,
+    ...(config.defaultDisk ? { defaultDiskBytes: parseMemory(config.defaultDisk, "defaultDisk") } : {}),
     metrics,
     log,
   });

@@ -30,6 +30,7 @@ export {
   feedStdin,
 } from "./exec.js";
 export { splitExecArgs, validateArgv } from "./exec-args.js";
+export { checkExecLimits, EXEC_LIMITS } from "./exec-limits.js";
 // For SDK users.
 export { connectSandboxes, type SandboxConnectOptions } from "./remote/remote-runtime.js";
 export { signalName, signalNumber } from "./signals.js";

@@ -42,8 +42,26 @@ export interface SandboxCreateOptions {
   cpu?: string;
   /** Memory limit: `"512Mi"`, `"2Gi"`. Omitted: no limit. Overuse ends in an OOM kill. */
   memory?: string;
-  /** Maximum number of processes inside the sandbox. Omitted: the runtime default. */
+  /**
+   * Maximum number of processes inside the sandbox (its `RLIMIT_NPROC`, which gVisor enforces: a
+   * fork bomb gets `EAGAIN`). Omitted: the runtime default, 1024 (`DEFAULT_PIDS`).
+   */
   pids?: number;
+  /**
+   * Disk limit of the sandbox's writable layer, a memory-style quantity (`"10Gi"`, `"512Mi"`):
+   * everything its processes write to the root filesystem (`/tmp` included) counts against it, and
+   * a write past it fails with `ENOSPC` (Kubernetes calls this limit `ephemeral-storage`). Volumes
+   * and other mounts do not count. Omitted: no limit but the host's disk. At least 16 Mi.
+   */
+  disk?: string;
+  /**
+   * Run the init process (`command`, or the idle one) under a small reaping init, as
+   * `docker run --init` does: Debian's static `tini` as PID 1 reaps orphaned processes (which a
+   * plain program as PID 1 leaves as zombies) and forwards signals to the init process. Its exit
+   * code passes through; a signal that ends it reads as exit code 128 + N. `false`: the command
+   * itself is PID 1. Default true.
+   */
+  init?: boolean;
   /**
    * Networking. Omitted or `false`: no network at all. `true` or an object: the sandbox gets its own
    * network namespace with outbound access; the host reaches `ports` at {@link SandboxInfo.address}.
@@ -53,8 +71,14 @@ export interface SandboxCreateOptions {
   mounts?: readonly SandboxMount[];
   /** Free-form labels for listing. */
   labels?: Record<string, string>;
-  /** Host file that receives the init process's stdout and stderr (appended). Omitted: discarded. */
+  /**
+   * Host file that receives the init process's stdout and stderr (appended). When it would grow
+   * past `logMaxBytes` it becomes `<logPath>.1` (replacing that) and a new file starts, so the two
+   * hold at most twice that, the newest output, at every moment. Omitted: discarded.
+   */
   logPath?: string;
+  /** Bytes of `logPath` before it rotates (see `logPath`). Default 8 MiB (`DEFAULT_LOG_MAX_BYTES`). */
+  logMaxBytes?: number;
   /** Requested id (`[a-z0-9][a-z0-9_.-]{0,62}`). Omitted: generated. */
   id?: string;
   /**
@@ -84,7 +108,12 @@ export interface SandboxInfo {
   /** Host pid of the sandbox process, while it runs. */
   hostPid: number | undefined;
   /** Resource limits in force. */
-  resources: { cpu: string | undefined; memory: string | undefined; pids: number | undefined };
+  resources: {
+    cpu: string | undefined;
+    memory: string | undefined;
+    pids: number | undefined;
+    disk?: string | undefined;
+  };
 }
 
 /** Options for {@link Sandbox.spawn}. */

@@ -13,6 +13,8 @@ describe("wire conversions", () => {
       cpu: "500m",
       memory: "256Mi",
       pids: 64,
+      disk: "2Gi",
+      init: false,
       network: { ports: [8080] },
       labels: { app: "x" },
       id: "abc",
@@ -46,6 +48,13 @@ describe("wire conversions", () => {
       );
     }
     expect(() => specFromWire(create(SandboxSpecSchema, {}))).toThrow(/spec\.image: required/);
+  });
+
+  test("init: true is kept as said, and an absent init stays absent (the runtime's default, true)", () => {
+    expect(specFromWire(create(SandboxSpecSchema, specToWire({ image: "r", init: true })))).toEqual({
+      image: "r",
+      init: true,
+    });
   });
 
   test("exit code 0 is kept apart from a signal death", () => {

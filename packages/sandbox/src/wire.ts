@@ -42,7 +42,8 @@ export function specToWire(o: SandboxCreateOptions): MessageInitShape<typeof San
     command: o.command ? [...o.command] : [],
     env: o.env ?? {},
     workdir: o.workdir ?? "",
-    resources: { cpu: o.cpu ?? "", memory: o.memory ?? "", pids: o.pids ?? 0 },
+    resources: { cpu: o.cpu ?? "", memory: o.memory ?? "", pids: o.pids ?? 0, disk: o.disk ?? "" },
+    ...(o.init === undefined ? {} : { init: o.init }),
     network: o.network ? { ports: o.network === true ? [] : [...(o.network.ports ?? [])] } : undefined,
     labels: o.labels ?? {},
     id: o.id ?? "",
@@ -64,6 +65,8 @@ export function specFromWire(s: SandboxSpec): SandboxCreateOptions {
   if (s.resources?.cpu) o.cpu = s.resources.cpu;
   if (s.resources?.memory) o.memory = s.resources.memory;
   if (s.resources?.pids) o.pids = s.resources.pids;
+  if (s.resources?.disk) o.disk = s.resources.disk;
+  if (s.init !== undefined) o.init = s.init;
   if (s.network) o.network = { ports: [...s.network.ports] };
   if (Object.keys(s.labels).length > 0) o.labels = { ...s.labels };
   if (s.id) o.id = s.id;
@@ -85,7 +88,12 @@ export function infoToWire(i: SandboxInfo): MessageInitShape<typeof SandboxInfoS
     labels: i.labels,
     address: i.address ?? "",
     hostPid: i.hostPid ?? 0,
-    resources: { cpu: i.resources.cpu ?? "", memory: i.resources.memory ?? "", pids: i.resources.pids ?? 0 },
+    resources: {
+      cpu: i.resources.cpu ?? "",
+      memory: i.resources.memory ?? "",
+      pids: i.resources.pids ?? 0,
+      disk: i.resources.disk ?? "",
+    },
   };
 }
 
@@ -108,6 +116,7 @@ export function infoFromWire(m: SandboxInfoMessage): SandboxInfo {
       cpu: m.resources?.cpu || undefined,
       memory: m.resources?.memory || undefined,
       pids: m.resources?.pids || undefined,
+      disk: m.resources?.disk || undefined,
     },
   };
 }

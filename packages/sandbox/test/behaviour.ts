@@ -71,7 +71,8 @@ export function collector(stream: AsyncIterable<Uint8Array>) {
   };
 }
 
-async function errorOf(p: Promise<unknown>): Promise<ChalkError> {
+/** The ChalkError a call fails with (the test fails when the call succeeds). */
+export async function errorOf(p: Promise<unknown>): Promise<ChalkError> {
   try {
     await p;
   } catch (err) {

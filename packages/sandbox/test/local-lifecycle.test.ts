@@ -101,6 +101,8 @@ describe("in-process runtime: lifecycle and layers", () => {
       await sandbox.stop();
 
       expect(readFileSync(join(upper, "root", "new-file"), "utf8")).toBe("written\n");
+      // Only what the sandbox wrote: no trace of mount points (the init's /dev/init).
+      expect(readdirSync(upper).sort()).toEqual(["etc", "root"]);
       for (const deleted of ["etc/chalk-layer", "etc/hostname"]) {
         const st = statSync(join(upper, deleted));
         expect(st.isCharacterDevice() && st.rdev === 0).toBe(true);

@@ -3,8 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalRuntime } from "../src/local/index.js";
 import { sandboxBehaviour, testRootfs } from "./behaviour.js";
+import { execBehaviour } from "./exec-behaviour.js";
 
-sandboxBehaviour("in-process", async () => {
+async function setup() {
   const stateDir = await mkdtemp(join(tmpdir(), "chalk-sbx-local-"));
   return {
     runtime: new LocalRuntime({ stateDir }),
@@ -12,4 +13,7 @@ sandboxBehaviour("in-process", async () => {
     missing: { rootfs: "/nonexistent/rootfs" },
     close: () => rm(stateDir, { recursive: true, force: true }),
   };
-});
+}
+
+sandboxBehaviour("in-process", setup);
+execBehaviour("in-process", setup);

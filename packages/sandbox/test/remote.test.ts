@@ -8,8 +8,9 @@ import { connectSandboxes } from "../src/index.js";
 import { LocalRuntime } from "../src/local/index.js";
 import { sandboxesFromImages, sandboxServiceImpl } from "../src/server/index.js";
 import { sandboxBehaviour, testRootfs } from "./behaviour.js";
+import { execBehaviour } from "./exec-behaviour.js";
 
-sandboxBehaviour("through gRPC", async () => {
+async function setup() {
   const stateDir = await mkdtemp(join(tmpdir(), "chalk-sbx-remote-"));
   const rootfs = testRootfs();
   // The host resolves image references in its own store: here, one image served from the test rootfs.
@@ -33,4 +34,7 @@ sandboxBehaviour("through gRPC", async () => {
       await rm(stateDir, { recursive: true, force: true });
     },
   };
-});
+}
+
+sandboxBehaviour("through gRPC", setup);
+execBehaviour("through gRPC", setup);

@@ -169,8 +169,16 @@ export interface ContainerLaunch {
   secrets: SecretRef[];
   /** Volumes to mount, by name and subpath; the backend materialises them its way. */
   mounts: VolumeMountRequest[];
-  /** Resources: millicores, bytes, and the GPU request if any. */
-  resources: { cpuMillis: number; memoryBytes: number; gpu: GpuRequest | undefined };
+  /**
+   * Resources: millicores, bytes, the GPU request if any, and the disk limit of the container's
+   * writable layer in bytes (undefined: none; Kubernetes' ephemeral-storage limit).
+   */
+  resources: {
+    cpuMillis: number;
+    memoryBytes: number;
+    gpu: GpuRequest | undefined;
+    diskBytes: number | undefined;
+  };
   /** The port the host (or the cluster) reaches; undefined: no network at all. */
   port: number | undefined;
 }

@@ -28,6 +28,8 @@ export interface ContainersOptions {
   defaults: (environment: string) => EnvironmentDefaults;
   /** Execs running at once across all containers; more wait their turn. */
   maxConcurrentExecs: number;
+  /** Disk limit of every container's writable layer, in bytes (`--default-disk`); undefined: none. */
+  defaultDiskBytes?: number;
   metrics: ServerMetrics;
   log: Logger;
   /** How long an entrypoint must run before its container counts as Running (tests shorten it). */
@@ -88,6 +90,7 @@ export class Containers {
   readonly #stopGrace = new Map<string, number>();
   readonly #execSlots: Semaphore;
   readonly #defaults: ContainersOptions["defaults"];
+  readonly #defaultDiskBytes: number | undefined;
 
   constructor(o: ContainersOptions) {
     this.backend = o.backend;
@@ -95,6 +98,7 @@ export class Containers {
     this.metrics = o.metrics;
     this.settleMs = o.settleMs;
     this.#defaults = o.defaults;
+    this.#defaultDiskBytes = o.defaultDiskBytes;
     this.#execSlots = new Semaphore(o.maxConcurrentExecs);
   }
 
@@ -124,6 +128,7 @@ export class Containers {
       this.#defaults(environment),
       await backend.capacity(),
       backend.name,
+      this.#defaultDiskBytes,
     );
     const mounts = await resolveVolumeMounts(backend.volumes, environment, spec.volumes, spec.upload);
     if (spec.upload) await this.#checkUploadVolume(environment, spec.upload.volumeName, uploadVolume);

@@ -8,10 +8,13 @@ export interface ContainerResources {
   cpuMillis: number;
   memoryBytes: number;
   gpu: ContainerSpec["resources"]["gpu"];
+  /** Disk limit of the container's writable layer, in bytes (the server's `--default-disk`); undefined: none. */
+  diskBytes: number | undefined;
 }
 
 /**
- * The resources of a request: what it asks for, else the environment's defaults; refused with
+ * The resources of a request: what it asks for, else the environment's defaults, and the server's
+ * disk limit (`diskBytes`, undefined: none); refused with
  * failed_precondition (naming the field) when the backend can never give that much memory or such a
  * GPU. CPU beyond a machine's cores is not refused: it is a quota, not a reservation.
  */
@@ -20,6 +23,7 @@ export function admitResources(
   defaults: EnvironmentDefaults,
   capacity: BackendCapacity,
   backend: string,
+  diskBytes?: number,
 ): ContainerResources {
   const cpuMillis = spec.resources.cpuMillis ?? parseCpu(defaults.cpu, "cpu");
   const memoryBytes = spec.resources.memoryBytes ?? parseMemory(defaults.memory, "memory");
@@ -47,5 +51,5 @@ export function admitResources(
       { field: "memory" },
     );
   }
-  return { cpuMillis, memoryBytes, gpu };
+  return { cpuMillis, memoryBytes, gpu, diskBytes };
 }

@@ -52,12 +52,18 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
   await mkdir(logsDir, { recursive: true, mode: 0o700 });
   const records = SqliteContainerRecords.open(join(config.dataDir, "chalk.db"));
   const secretStore = await SecretStore.open({ path: join(config.dataDir, "secrets.db") });
-  const volumeStore = await VolumeStore.open({ dataDir: join(config.dataDir, "volumes") });
+  const volumeStore = await VolumeStore.open({
+    dataDir: join(config.dataDir, "volumes"),
+    ...(config.volumeQuotaBytes === undefined ? {} : { quotaBytes: config.volumeQuotaBytes }),
+  });
   const builder = await ImageBuilder.open({
     storeDir: config.imagesDir,
     // Build steps get a runtime of their own (state beside the store, as ImageBuilder's default),
     // on the same runsc.
     runtime: new LocalRuntime({ stateDir: join(config.imagesDir, "chalk", "sandboxes"), runscPath }),
+    stepMemory: config.build.memory,
+    stepCpu: config.build.cpu,
+    stepPids: config.build.pids,
     ...(config.registry ? { registry: { address: config.registry } } : {}),
   });
   const images = new LocalImages(config.rootfsImages, builder);
@@ -90,16 +96,6 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
         if (ChalkError.from(err).code !== Code.NotFound) throw err;
       });
     },
-  };
-
-  const container = (
-    id: string,
-    sandbox: Awaited<ReturnType<LocalRuntime["get"]>>,
-    ip: string | undefined,
-    port: number | undefined,
-  ) => {
-    logs.track(id);
-    return new LocalContainer(id, sandbox, ip, port, async () => logs.untrack(id));
   };
 
   return {
@@ -135,7 +131,10 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
         const sandbox = await runtime.create({
           id: launch.id,
           rootfs,
-          ...(launch.command.length > 0 ? { command: launch.command, logPath: logs.path(launch.id) } : {}),
+          ...(launch.command.length > 0
+            ? { command: launch.command, logPath: logs.path(launch.id), logMaxBytes: logs.maxBytes }
+            : {}),
+          ...(launch.resources.diskBytes === undefined ? {} : { disk: String(launch.resources.diskBytes) }),
           env: { ...launch.env, ...secretEnv },
           ...(launch.image.workdir ? { workdir: launch.image.workdir } : {}),
           cpu: `${launch.resources.cpuMillis}m`,
@@ -145,7 +144,7 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
           labels: { [CONTAINER_LABEL]: launch.id, [ENVIRONMENT_LABEL]: launch.environment },
         });
         const info = await sandbox.info();
-        return container(launch.id, sandbox, info.address, launch.port);
+        return new LocalContainer(launch.id, sandbox, info.address, launch.port);
       } finally {
         // The sandbox holds its own copies of the mounts now (or never started): unstage them.
         await mounts.release(launch.id);
@@ -158,7 +157,7 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
       if (!info.labels[CONTAINER_LABEL])
         throw new ChalkError(Code.NotFound, `container ${JSON.stringify(id)} not found`);
       const port = info.address ? await portOf(records, id) : undefined;
-      return container(id, sandbox, info.address, port);
+      return new LocalContainer(id, sandbox, info.address, port);
     },
 
     async listContainers(): Promise<string[]> {
@@ -177,7 +176,6 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
     },
 
     async close() {
-      logs.close();
       await builder.close();
       await volumeStore.close();
       secretStore.close();

@@ -20,7 +20,6 @@ export class LocalContainer implements BackendContainer {
     /** The sandbox's IPv4 address, when it has a network. */
     readonly ip: string | undefined,
     readonly port: number | undefined,
-    private readonly release: () => Promise<void>,
   ) {
     this.#ended = sandbox.wait().then(
       (exit): ContainerEnd => ({ kind: "exited", exit }),
@@ -59,10 +58,6 @@ export class LocalContainer implements BackendContainer {
   }
 
   async stop(gracePeriodSeconds: number): Promise<void> {
-    try {
-      await this.sandbox.stop({ gracePeriodSeconds });
-    } finally {
-      await this.release();
-    }
+    await this.sandbox.stop({ gracePeriodSeconds });
   }
 }

@@ -17,6 +17,7 @@ import type { ImageDb } from "./image-db.js";
 import type { BuiltLayer, LayerDirs } from "./layer-dirs.js";
 import { type LayerCompression, layerFromFiles, layerFromUpperDir, type WrittenLayer } from "./layers.js";
 import { type ImageConfig, type OciStore, sha256Digest } from "./oci-store.js";
+import type { StepLimits } from "./step-limits.js";
 import { runStep } from "./step-runner.js";
 
 /** Label on build sandboxes. */
@@ -99,8 +100,8 @@ export interface StepExecutorContext {
   runtime: SandboxRuntime;
   compression: LayerCompression;
   stepTimeoutSecs: number;
-  stepMemory: string | undefined;
-  stepCpu: string | undefined;
+  /** Memory, CPU and processes each step's sandbox may use. */
+  stepLimits: StepLimits;
   buildCa: BuildCa | undefined;
 }
 
@@ -198,8 +199,7 @@ export class StepExecutor {
           commands: stepCommands(step),
           onOutput: (stream, text) => emit({ type: "log", step: index, stream, text }),
           timeoutSecs: this.c.stepTimeoutSecs,
-          memory: this.c.stepMemory,
-          cpu: this.c.stepCpu,
+          limits: this.c.stepLimits,
           labels: { [BUILD_LABEL]: "1", [OWNER_LABEL]: String(process.pid) },
           mounts: this.c.buildCa ? [{ source: this.c.buildCa.hostDir, target: BUILD_CA_DIR }] : [],
           buildEnv: this.c.buildCa?.env ?? {},

@@ -32,10 +32,15 @@ export interface ImageBuilderOpenOptions {
   layerCompression?: LayerCompression;
   /** Seconds one build command may run. Default 1800. */
   stepTimeoutSecs?: number;
-  /** Memory limit of a build step's sandbox (`"4Gi"`). Default: none. */
+  /**
+   * Memory limit of a build step's sandbox (`"4Gi"`): the step sees it as `MemTotal`, and a step
+   * that uses more is OOM-killed and fails the build. Default `"4Gi"` (`DEFAULT_STEP_LIMITS`).
+   */
   stepMemory?: string;
-  /** CPU limit of a build step's sandbox (`"2"`). Default: none. */
+  /** CPU limit of a build step's sandbox (`"2"`, `"500m"`). Default `"2"`. */
   stepCpu?: string;
+  /** Most processes in a build step's sandbox (its RLIMIT_NPROC). Default 1024 (`DEFAULT_PIDS`). */
+  stepPids?: number;
   /**
    * A PEM bundle of CA certificates that build steps trust (pip, curl, requests, git), for hosts
    * whose egress goes through a TLS-inspecting proxy. Mounted read-only in build sandboxes only

@@ -31,6 +31,7 @@ import { LayerDirs } from "./layer-dirs.js";
 import type { LayerCompression } from "./layers.js";
 import { type ImageConfig, type ImageManifest, OciStore, pidAlive } from "./oci-store.js";
 import { RegistryClient } from "./registry-client.js";
+import { stepLimits } from "./step-limits.js";
 
 interface Inflight {
   promise: Promise<ImageBuildInfo>;
@@ -120,6 +121,7 @@ export class ImageBuilder implements AsyncDisposable {
         "a positive number of seconds",
       );
     }
+    stepLimits(options);
     if (options.registry) {
       parseReference(
         `${options.registry.address}/${options.registry.repository ?? DEFAULT_REPOSITORY}:x`,
@@ -164,8 +166,7 @@ export class ImageBuilder implements AsyncDisposable {
         runtime,
         compression,
         stepTimeoutSecs: options.stepTimeoutSecs ?? 1800,
-        stepMemory: options.stepMemory,
-        stepCpu: options.stepCpu,
+        stepLimits: stepLimits(options),
         buildCa,
       }),
       publisher: new ImagePublisher(store, db, registry, options.registry?.repository ?? DEFAULT_REPOSITORY),

@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import { ChalkError, Code } from "@chalk/core";
 import type { SandboxCreateOptions, SandboxRuntime } from "@chalk/sandbox";
 import type { StepCommand } from "../step-commands.js";
+import type { StepLimits } from "./step-limits.js";
 
 /** What one build step needs to run. */
 export interface StepRun {
@@ -18,8 +19,8 @@ export interface StepRun {
   /** Receives the commands' output as it arrives. */
   onOutput: (stream: "stdout" | "stderr", text: string) => void;
   timeoutSecs: number;
-  memory: string | undefined;
-  cpu: string | undefined;
+  /** Memory, CPU and processes the step's sandbox may use. */
+  limits: StepLimits;
   labels: Record<string, string>;
   /** Host directories mounted read-only (the build CA bundle). */
   mounts: readonly { source: string; target: string }[];
@@ -70,8 +71,9 @@ export async function runStep(run: StepRun): Promise<void> {
     writableLayerDir: run.upperDir,
     labels: run.labels,
     mounts: run.mounts.map((m) => ({ ...m, readOnly: true })),
-    ...(run.memory ? { memory: run.memory } : {}),
-    ...(run.cpu ? { cpu: run.cpu } : {}),
+    memory: run.limits.memory,
+    cpu: run.limits.cpu,
+    pids: run.limits.pids,
   };
   const sandbox = await run.runtime.create(options);
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { bundleConfig, DEFAULT_CAPABILITIES } from "./bundle.js";
+import { bundleConfig, DEFAULT_CAPABILITIES, INIT_PATH } from "./bundle.js";
 
 const spec = {
   id: "sb-1",
@@ -12,12 +12,14 @@ const spec = {
   pids: 64,
   mounts: [{ source: "/data", target: "/mnt/data", readOnly: true }],
   cgroupsPath: "/chalk/sb-1/sandbox",
+  init: undefined as string | undefined,
   netns: undefined,
 };
 
 describe("a sandbox's OCI config", () => {
   const config = bundleConfig(spec) as {
     process: {
+      args: string[];
       capabilities: Record<string, string[]>;
       rlimits: { type: string; hard: number }[];
       env: string[];
@@ -53,5 +55,31 @@ describe("a sandbox's OCI config", () => {
     expect(namespaces(bundleConfig(spec)).map((n) => n.type)).not.toContain("network");
     const networked = namespaces(bundleConfig({ ...spec, netns: "/var/run/netns/chalk-ab12" }));
     expect(networked).toContainEqual({ type: "network", path: "/var/run/netns/chalk-ab12" });
+  });
+});
+
+describe("the init and /tmp", () => {
+  const mounts = (c: Record<string, unknown>) =>
+    c.mounts as { destination: string; source: string; options?: string[] }[];
+  const args = (c: Record<string, unknown>) => (c.process as { args: string[] }).args;
+
+  test("with an init, the command runs under it, mounted read-only where the rootfs never sees it", () => {
+    const c = bundleConfig({ ...spec, init: "/usr/bin/tini-static" });
+    expect(args(c)).toEqual([INIT_PATH, "--", "sleep", "infinity"]);
+    expect(INIT_PATH.startsWith("/dev/")).toBe(true);
+    const init = mounts(c).find((m) => m.destination === INIT_PATH);
+    expect(init).toMatchObject({ source: "/usr/bin/tini-static", options: ["rbind", "ro"] });
+    // /dev is the sandbox's own in-memory file system, mounted before the init.
+    expect(mounts(c).findIndex((m) => m.destination === "/dev")).toBeLessThan(mounts(c).indexOf(init!));
+  });
+
+  test("without one, the command is PID 1 itself and nothing is mounted for it", () => {
+    const c = bundleConfig(spec);
+    expect(args(c)).toEqual(["sleep", "infinity"]);
+    expect(mounts(c).some((m) => m.destination === INIT_PATH)).toBe(false);
+  });
+
+  test("/tmp is no memory file system: it is the root filesystem's own directory", () => {
+    expect(mounts(bundleConfig(spec)).some((m) => m.destination === "/tmp")).toBe(false);
   });
 });

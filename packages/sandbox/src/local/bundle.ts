@@ -1,3 +1,4 @@
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -22,6 +23,16 @@ export const DEFAULT_CAPABILITIES = [
 /** Default limit on processes inside a sandbox when none is given. */
 export const DEFAULT_PIDS = 1024;
 
+/**
+ * Where the reaping init (`tini`, bind-mounted read-only from the host) appears inside a sandbox:
+ * under `/dev`, a file system the sandbox makes in memory, so the mount point leaves no trace in
+ * the root filesystem or the writable layer (an image builder turns that into a layer).
+ */
+export const INIT_PATH = "/dev/init";
+
+/** Mount points every sandbox has, whose content is not in its root filesystem. */
+export const SYSTEM_MOUNT_TARGETS: readonly string[] = ["/proc", "/dev", "/sys"];
+
 /** What goes into one sandbox's OCI config. */
 export interface BundleSpec {
   id: string;
@@ -33,6 +44,11 @@ export interface BundleSpec {
   memoryBytes: number | undefined;
   pids: number;
   mounts: { source: string; target: string; readOnly: boolean }[];
+  /**
+   * The host's static `tini` to run the init process under (bind-mounted read-only at
+   * {@link INIT_PATH}), or undefined to run it as PID 1 itself.
+   */
+  init: string | undefined;
   cgroupsPath: string;
   /**
    * The network namespace (`/var/run/netns/<name>`) whose interfaces the sandbox's own network
@@ -43,12 +59,15 @@ export interface BundleSpec {
 }
 
 /**
- * Host tasks the sandbox's cgroup may hold. With the ptrace platform every sandbox process costs
- * the sentry several host threads (about ten were measured per process), so the host limit is only
- * a safety net; the limit on processes inside is RLIMIT_NPROC, which gVisor enforces.
+ * Host tasks the sandbox's pids cgroup may hold: a safety net under the limit that matters,
+ * `RLIMIT_NPROC` inside (`pids`), which gVisor enforces. Measured with the pinned runsc on its
+ * systrap platform (README, "Processes"): each process in the sandbox costs the host 2.0 tasks (its
+ * stub process's), about 30 more for the sentry and gofer; so 3 per process plus 256 never binds a
+ * sandbox below its own limit, and keeps a runaway sandbox to a known share of the host's
+ * `pid_max`. (The ptrace platform of the 2022 runsc cost about ten per process.)
  */
 export function hostPidsLimit(pids: number): number {
-  return Math.max(1024, 256 + pids * 16);
+  return 256 + pids * 3;
 }
 
 /** The OCI runtime config (`config.json`) of a sandbox. */
@@ -66,7 +85,8 @@ export function bundleConfig(s: BundleSpec): Record<string, unknown> {
     process: {
       terminal: false,
       user: { uid: 0, gid: 0 },
-      args: s.args,
+      // Under the init, as `docker run --init`: it reaps orphans and forwards signals.
+      args: s.init === undefined ? s.args : [INIT_PATH, "--", ...s.args],
       env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       cwd: s.workdir,
       capabilities: {
@@ -92,7 +112,11 @@ export function bundleConfig(s: BundleSpec): Record<string, unknown> {
         options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
       },
       { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-      { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
+      // No tmpfs on /tmp: it is the image's own directory, in the writable layer on disk (and
+      // under its disk limit), as in Docker, not memory charged to the sandbox's limit.
+      ...(s.init === undefined
+        ? []
+        : [{ destination: INIT_PATH, type: "bind", source: s.init, options: ["rbind", "ro"] }]),
       ...s.mounts.map((m) => ({
         destination: m.target,
         type: "bind",
@@ -120,4 +144,17 @@ export function bundleConfig(s: BundleSpec): Record<string, unknown> {
 /** Writes `config.json` for the sandbox into `bundleDir`, readable by root only (its env may hold secrets). */
 export async function writeBundle(bundleDir: string, s: BundleSpec): Promise<void> {
   await writeFile(join(bundleDir, "config.json"), JSON.stringify(bundleConfig(s), null, 1), { mode: 0o600 });
+}
+
+/**
+ * Removes the environment from a started sandbox's `config.json`. runsc reads the bundle once, at
+ * `runsc run`, and keeps the config in its own state file (which execs read their defaults from), so
+ * the bundle's copy of the environment, secrets included, is not needed once the sandbox runs.
+ */
+export function scrubBundleEnv(bundleDir: string): void {
+  const file = join(bundleDir, "config.json");
+  const config = JSON.parse(readFileSync(file, "utf8")) as { process?: { env?: string[] } };
+  if (config.process) config.process.env = [];
+  writeFileSync(`${file}.tmp`, JSON.stringify(config, null, 1), { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
 }

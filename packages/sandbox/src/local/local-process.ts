@@ -7,11 +7,15 @@ import type { Readable, Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChalkError, Code, invalidArgument, notFound } from "@chalk/core";
 import { validateArgv } from "../exec-args.js";
+import { checkExecLimits } from "../exec-limits.js";
 import { signalNumber } from "../signals.js";
 import type { Process, ProcessExit, ProcessStdin, SignalLike, SpawnOptions } from "../types.js";
-import { keep } from "./keep-output.js";
+import { execStartError, runscFatalError } from "./exec-errors.js";
+import { ProcessOutput } from "./process-output.js";
 import { PtyRelay } from "./pty.js";
-import { type RunscContext, runsc, runscError, spawnRunsc } from "./runsc.js";
+import { type RunscContext, runsc, spawnRunsc } from "./runsc.js";
+import { type OciProcess, readRunscProcess } from "./runsc-state.js";
+import { inspectSandboxPath } from "./sandbox-path.js";
 import { type WaitStatus, waitStatusFromExitCode, waitStatusFromLog } from "./wait-status.js";
 
 /** What {@link LocalProcess.start} needs from its sandbox. */
@@ -19,6 +23,10 @@ export interface LocalProcessStart {
   ctx: RunscContext;
   sandboxId: string;
   sandboxDir: string;
+  /** The sandbox's root filesystem on the host (its overlayfs mount), to check a `workdir` in. */
+  rootfs: string;
+  /** Mount points inside the sandbox (`/proc`, volumes…), whose content is not in `rootfs`. */
+  mountTargets: readonly string[];
   /** The PTY relay binary, for processes spawned with `pty`. */
   ptyRelayPath: string;
   argv: readonly string[];
@@ -29,14 +37,11 @@ export interface LocalProcessStart {
   oomKills(): number;
 }
 
-/** The `process` object of an OCI config, as far as exec needs it. */
-interface ProcessSpec {
-  args: string[];
-  env: string[];
-  cwd: string;
-  terminal: boolean;
-  [key: string]: unknown;
-}
+/**
+ * Seconds between a timeout's SIGKILL to the process group and giving up on `runsc exec` itself:
+ * then the host's runsc process is killed, so `timeoutSecs` bounds the call whatever runsc does.
+ */
+const KILL_GRACE_MS = 5000;
 
 let counter = 0;
 
@@ -69,33 +74,62 @@ function validateSpawnOptions(o: SpawnOptions): void {
 }
 
 /**
- * The exec's OCI process: the sandbox's own (user, capabilities, environment, working directory)
- * with this argv, extra environment, working directory and terminal. Handed to runsc as a file, so
- * neither argv nor environment (secrets) shows in the host's process list or in runsc's log.
+ * The exec's OCI process: the sandbox's own (user, capabilities, environment, working directory),
+ * read from runsc's state, with this argv, extra environment, working directory and terminal.
+ * Handed to runsc as a root-only file deleted once the process runs, so neither argv nor
+ * environment (secrets) shows in the host's process list or in runsc's log. The environment and
+ * argv are checked against the kernel's limits here, merged as the process will get them.
  */
-function processSpec(s: LocalProcessStart): ProcessSpec {
-  const config = JSON.parse(readFileSync(join(s.sandboxDir, "bundle", "config.json"), "utf8")) as {
-    process: ProcessSpec;
-  };
+function processSpec(s: LocalProcessStart): OciProcess {
+  let base: OciProcess;
+  try {
+    base = readRunscProcess(s.ctx.root, s.sandboxId);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw notRunning(s.sandboxId);
+    throw ChalkError.from(err, Code.Internal);
+  }
   const env = new Map(
-    config.process.env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)] as const),
+    base.env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)] as const),
   );
   if (s.options.pty) env.set("TERM", env.get("TERM") ?? "xterm-256color");
   for (const [k, v] of Object.entries(s.options.env ?? {})) env.set(k, v);
+  checkExecLimits(s.argv, Object.fromEntries(env));
   return {
-    ...config.process,
+    ...base,
     args: [...s.argv],
     env: [...env].map(([k, v]) => `${k}=${v}`),
-    cwd: s.options.workdir ?? config.process.cwd,
+    cwd: s.options.workdir ?? base.cwd,
     terminal: s.options.pty !== undefined,
   };
+}
+
+function notRunning(id: string): ChalkError {
+  return new ChalkError(Code.FailedPrecondition, `sandbox ${JSON.stringify(id)} is not running`);
+}
+
+/**
+ * Checks an explicit working directory in the sandbox's root filesystem before runsc starts the
+ * process there: gVisor accepts a regular file as one (Linux: ENOTDIR).
+ */
+function checkWorkdir(s: LocalProcessStart, workdir: string): void {
+  const kind = inspectSandboxPath(s.rootfs, workdir, s.mountTargets);
+  const what = `exec ${JSON.stringify(s.argv[0])}: workdir ${JSON.stringify(workdir)}`;
+  if (kind === "missing") {
+    throw new ChalkError(Code.NotFound, `${what}: it does not exist in the sandbox`, { field: "workdir" });
+  }
+  if (kind === "not-directory") {
+    throw new ChalkError(Code.FailedPrecondition, `${what}: it is not a directory in the sandbox`, {
+      field: "workdir",
+    });
+  }
 }
 
 /**
  * A process started with `runsc exec`. Its stdio are the runsc process's pipes, which gVisor hands
  * to the process inside, so backpressure is the kernel's: a reader that stops reading fills the
  * pipe and stalls the writer in the sandbox. Nothing is buffered beyond the pipe and one
- * 64 KiB stream buffer per direction.
+ * 64 KiB stream buffer per direction. stdout and stderr end at most {@link OUTPUT_DRAIN_MS} after
+ * the process exits, whether or not background children still hold them.
  */
 export class LocalProcess implements Process {
   readonly stdout: Readable;
@@ -109,14 +143,15 @@ export class LocalProcess implements Process {
   private constructor(
     readonly pid: number,
     private readonly s: LocalProcessStart,
+    private readonly child: ChildProcess,
     input: Writable,
-    streams: { stdout: Readable; stderr: Readable },
+    outputs: ProcessOutput[],
     ended: Promise<{ code: number | null; log: string }>,
     private readonly pty: PtyRelay | undefined,
     private readonly oomKillsBefore: number,
   ) {
-    this.stdout = streams.stdout;
-    this.stderr = streams.stderr;
+    this.stdout = (outputs[0] as ProcessOutput).stream;
+    this.stderr = outputs[1]?.stream ?? (pty as PtyRelay).emptyStderr;
     // A process that exits without reading its stdin closes the pipe under us: not our error.
     input.on("error", () => undefined);
     this.stdin = {
@@ -134,17 +169,25 @@ export class LocalProcess implements Process {
         await done;
       },
     };
-    const timer =
-      s.options.timeoutSecs === undefined
-        ? undefined
-        : setTimeout(() => {
-            this.#timedOut = true;
-            void this.signal("SIGKILL").catch(() => undefined);
-          }, s.options.timeoutSecs * 1000);
+    const timers: NodeJS.Timeout[] = [];
+    if (s.options.timeoutSecs !== undefined) {
+      timers.push(
+        setTimeout(() => {
+          this.#timedOut = true;
+          void this.signal("SIGKILL").catch(() => undefined);
+          // runsc exec should now return; if it does not, end it so the timeout bounds the call.
+          timers.push(setTimeout(() => this.child.kill("SIGKILL"), KILL_GRACE_MS));
+        }, s.options.timeoutSecs * 1000),
+      );
+    }
     this.#exit = (async () => {
       const { code, log } = await ended;
       this.#exited = true;
-      if (timer) clearTimeout(timer);
+      for (const t of timers) clearTimeout(t);
+      // runsc's own failure to wait for the process (`waiting on pid N: …`) went to the process's
+      // stderr: drop it there.
+      const runscFailed = runscFatalError(log)?.startsWith(`waiting on pid ${this.pid}:`) ?? false;
+      for (const o of outputs) o.finish({ runscFailed });
       this.pty?.close();
       return this.#interpret(code, log);
     })();
@@ -154,17 +197,19 @@ export class LocalProcess implements Process {
   static async start(s: LocalProcessStart): Promise<LocalProcess> {
     validateArgv(s.argv);
     validateSpawnOptions(s.options);
+    const spec = processSpec(s);
+    if (s.options.workdir !== undefined) checkWorkdir(s, s.options.workdir);
     const base = join(s.sandboxDir, `exec-${process.pid}-${++counter}`);
     const pidFile = `${base}.pid`;
     const specFile = `${base}.json`;
     // runsc's info log for this exec: about twenty lines, the last one the exact wait status.
     const logFile = `${base}.log`;
-    // The small files of an exec (the bundle's config, the process file, the pid file, runsc's
-    // log) are read and written synchronously: each is a few hundred bytes in the local state
-    // directory, a few microseconds of blocking against four trips through libuv's thread pool
-    // per async call, which measured several milliseconds per exec on a loaded machine.
+    // The small files of an exec (the process file, the pid file, runsc's state and log) are read
+    // and written synchronously: each is a few KiB in the local state directory, a few
+    // microseconds of blocking against four trips through libuv's thread pool per async call,
+    // which measured several milliseconds per exec on a loaded machine.
     try {
-      writeFileSync(specFile, JSON.stringify(processSpec(s)), { mode: 0o600 });
+      writeFileSync(specFile, JSON.stringify(spec), { mode: 0o600 });
     } catch (err) {
       // The sandbox's state went away under us: it was stopped meanwhile.
       if ((err as NodeJS.ErrnoException).code === "ENOENT") throw notFound("sandbox", s.sandboxId);
@@ -180,18 +225,23 @@ export class LocalProcess implements Process {
     ];
     let pty: PtyRelay | undefined;
     let child: ChildProcess;
-    let streams: { stdout: Readable; stderr: Readable };
+    let outputs: ProcessOutput[];
     let input: Writable;
+    // Known once the process runs: the start of the line runsc prints if it loses the process.
+    let pid: number | undefined;
+    const runscLinePrefix = () => (pid === undefined ? undefined : `waiting on pid ${pid}: `);
     try {
       if (s.options.pty) {
         pty = new PtyRelay(s.ptyRelayPath, s.options.pty);
         child = pty.spawn(s.ctx, args);
-        streams = { stdout: pty.output, stderr: pty.emptyStderr };
+        outputs = [new ProcessOutput(pty.output, { runscLinePrefix })];
         input = pty.input;
       } else {
         child = spawnRunsc(s.ctx, args, { stdio: ["pipe", "pipe", "pipe"] });
-        // Listen at once: Node discards the output of a child nobody listens to when it exits.
-        streams = { stdout: keep(child.stdout as Readable), stderr: keep(child.stderr as Readable) };
+        outputs = [
+          new ProcessOutput(child.stdout as Readable),
+          new ProcessOutput(child.stderr as Readable, { runscLinePrefix }),
+        ];
         input = child.stdin as Writable;
       }
     } catch (err) {
@@ -209,20 +259,24 @@ export class LocalProcess implements Process {
       return { code, log };
     });
     try {
-      const pid = await waitForPid(pidFile, exited);
+      pid = await waitForPid(pidFile, exited);
       if (pid === undefined) {
-        // runsc failed before the process started: what it said is on stderr (the terminal with a PTY).
-        const [stderr] = await Promise.all([drain(pty ? streams.stdout : streams.stderr), ended]);
-        pty?.close();
-        if (await s.sandboxGone()) {
-          throw new ChalkError(
-            Code.FailedPrecondition,
-            `sandbox ${JSON.stringify(s.sandboxId)} is not running`,
-          );
+        // runsc failed before the process started; why is in its log (stderr is the process's).
+        const { log } = await ended;
+        for (const o of outputs) {
+          o.finish({ drainMs: 0 });
+          o.stream.resume();
         }
-        throw runscError(`exec ${JSON.stringify(s.argv[0])}`, stderr);
+        pty?.close();
+        if (await s.sandboxGone()) throw notRunning(s.sandboxId);
+        throw execStartError({
+          argv: s.argv,
+          workdir: spec.cwd,
+          path: spec.env.find((e) => e.startsWith("PATH="))?.slice(5),
+          runscMessage: runscFatalError(log),
+        });
       }
-      return new LocalProcess(pid, s, input, streams, ended, pty, oomKillsBefore);
+      return new LocalProcess(pid, s, child, input, outputs, ended, pty, oomKillsBefore);
     } finally {
       // runsc has read the process file and written the pid file by now: both go at once, off the
       // exec's critical path.
@@ -311,12 +365,6 @@ async function waitForPid(pidFile: string, exit: Promise<unknown>): Promise<numb
     }
     await sleep(waited < 1000 ? 2 : 20);
   }
-}
-
-async function drain(stream: Readable): Promise<string> {
-  let s = "";
-  for await (const chunk of stream) s += chunk.toString();
-  return s;
 }
 
 /** A small state file's text, or "" when it is not there (yet). */

@@ -1,19 +1,27 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, open, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
+import { ChalkError, Code, invalidArgument, parseCpu, parseMemory } from "@chalk/core";
+import { createDisk } from "@chalk/disk";
 import type { Sandbox, SandboxCreateOptions, SandboxInfo, SandboxRuntime } from "../types.js";
-import { writeBundle } from "./bundle.js";
+import { INIT_PATH, scrubBundleEnv, writeBundle } from "./bundle.js";
 import { prepareMemoryCgroup, sandboxCgroupPath } from "./cgroups.js";
 import { childEnv } from "./child-env.js";
 import { LocalSandbox } from "./local-sandbox.js";
 import { netnsPath, reserveNetwork, sandboxResolvConf, setupNetwork } from "./network.js";
 import { mountOverlay } from "./overlay.js";
 import { type RunscContext, runscArgv, runscError, runscLogErrors } from "./runsc.js";
-import { defaultPtyRelayPath, defaultRunscPath } from "./runsc-binary.js";
+import {
+  DEFAULT_INIT_PATH,
+  defaultLogWriterPath,
+  defaultPtyRelayPath,
+  defaultRunscPath,
+  RUNSC_SETUP_COMMAND,
+  requireExecutable,
+} from "./runsc-binary.js";
 import { SANDBOX_ID_PATTERN, type SandboxMeta, SandboxStore, validSandboxId } from "./sandbox-store.js";
 import { validateCreateOptions } from "./validate.js";
 
@@ -37,6 +45,16 @@ export interface LocalRuntimeOptions {
    * only by processes spawned with `pty`. Default: beside the pinned runsc in the cache.
    */
   ptyRelayPath?: string;
+  /**
+   * Path of the size-bounded log writer (`chalk-log-writer`, built with the pinned gVisor by the
+   * same setup), used by sandboxes created with a `logPath`. Default: beside the pinned runsc.
+   */
+  logWriterPath?: string;
+  /**
+   * Path of the static reaping init that init processes run under (see `SandboxCreateOptions.init`),
+   * bind-mounted read-only into each sandbox. Default `/usr/bin/tini-static` (Debian's `tini`).
+   */
+  initPath?: string;
 }
 
 /** Create options that only the in-process runtime understands. */
@@ -68,6 +86,8 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
   /** The state directory. */
   readonly stateDir: string;
   readonly #store: SandboxStore;
+  readonly #logWriterPath: string;
+  readonly #initPath: string;
 
   constructor(options: LocalRuntimeOptions = {}) {
     this.stateDir = options.stateDir ?? "/var/lib/chalk/sandbox";
@@ -76,6 +96,8 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
       options.runscPath ?? defaultRunscPath(),
       options.ptyRelayPath ?? defaultPtyRelayPath(),
     );
+    this.#logWriterPath = options.logWriterPath ?? defaultLogWriterPath();
+    this.#initPath = options.initPath ?? DEFAULT_INIT_PATH;
   }
 
   /** The runsc binary this runtime uses (checked to be the pinned version at first use). */
@@ -105,10 +127,19 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
         { field: "id" },
       );
     }
+    if (v.disk && options.writableLayerDir !== undefined) {
+      throw invalidArgument(
+        "disk",
+        "a writableLayerDir belongs to the caller, who limits it",
+        "disk or writableLayerDir, not both",
+      );
+    }
     const args = v.command ?? idleCommand(v.rootfs);
     const network = v.network ? "sandbox" : "none";
     // A missing or foreign runsc fails here with the setup command, before any work.
     const ctx = await this.#store.runscContext(network);
+    if (v.init) requireInit(this.#initPath);
+    if (v.logPath) requireExecutable(this.#logWriterPath, "the log writer (chalk-log-writer)");
     const id = v.id ?? `sb-${randomBytes(6).toString("hex")}`;
     const dir = this.#store.sandboxDir(id);
     // Bundles and runsc's state carry the sandbox's environment, secrets included: root only.
@@ -123,7 +154,14 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
       throw ChalkError.from(err);
     }
 
-    const upper = options.writableLayerDir ?? join(dir, "upper");
+    // With a disk limit, the writable layer (and overlayfs's work dir, which must share its file
+    // system) lives on a file system of that size of its own.
+    const disk = v.disk ? { image: join(dir, "disk.img"), mountPoint: join(dir, "disk") } : undefined;
+    const layerRoot = disk?.mountPoint ?? dir;
+    const upper = options.writableLayerDir ?? join(layerRoot, "upper");
+    const mounts = v.mounts.map((m) => ({ ...m }));
+    const resolv = join(dir, "resolv.conf");
+    if (v.network) mounts.push({ source: resolv, target: "/etc/resolv.conf", readOnly: true });
     const meta: SandboxMeta = {
       id,
       createdAt: new Date().toISOString(),
@@ -134,31 +172,41 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
       // overlayfs needs its work dir on the upper dir's filesystem.
       work: options.writableLayerDir
         ? `${options.writableLayerDir.replace(/\/+$/, "")}.work-${id}`
-        : join(dir, "work"),
+        : join(layerRoot, "work"),
       merged: join(dir, "rootfs"),
       ownsUpper: options.writableLayerDir === undefined,
+      disk,
+      mountTargets: [...mounts.map((m) => m.target), ...(v.init ? [INIT_PATH] : [])],
       workdir: v.workdir,
-      resources: { cpu: v.cpu, memory: v.memory, pids: v.pids },
+      resources: { cpu: v.cpu, memory: v.memory, pids: v.pids, disk: v.disk?.quantity },
     };
+    const memoryBytes = v.memory === undefined ? undefined : parseMemory(v.memory);
     try {
       // Recorded before anything is made, so that stop() (from any process) finds all of it.
       if (v.network) meta.net = await reserveNetwork(randomBytes(4).toString("hex"), id);
       await this.#store.writeMeta(meta);
-      await Promise.all([
-        mkdir(upper, { recursive: true }),
-        mkdir(meta.work, { recursive: true }),
-        mkdir(meta.merged),
+      // The root filesystem, the network and the memory cgroup do not depend on each other: made
+      // at once. Each settles before a failure is thrown, so the cleanup finds nothing half-made.
+      const net = meta.net;
+      await settleAll([
+        (async () => {
+          if (disk && v.disk) await createDisk({ ...disk, bytes: v.disk.bytes });
+          await Promise.all([
+            mkdir(upper, { recursive: true }),
+            mkdir(meta.work, { recursive: true }),
+            mkdir(meta.merged),
+          ]);
+          await mountOverlay({ layers: v.rootfs, upper, work: meta.work, merged: meta.merged });
+          const tmp = await rootfsTmp(meta.merged);
+          if (tmp) mounts.push({ source: tmp, target: "/tmp", readOnly: false });
+        })(),
+        net &&
+          (async () => {
+            await setupNetwork(net, id);
+            await writeFile(resolv, await sandboxResolvConf());
+          })(),
+        prepareMemoryCgroup(id, memoryBytes),
       ]);
-      await mountOverlay({ layers: v.rootfs, upper, work: meta.work, merged: meta.merged });
-      const mounts = v.mounts.map((m) => ({ ...m }));
-      if (meta.net) {
-        await setupNetwork(meta.net, id);
-        const resolv = join(dir, "resolv.conf");
-        await writeFile(resolv, await sandboxResolvConf());
-        mounts.push({ source: resolv, target: "/etc/resolv.conf", readOnly: true });
-      }
-      const memoryBytes = v.memory === undefined ? undefined : parseMemory(v.memory);
-      await prepareMemoryCgroup(id, memoryBytes);
       const bundle = join(dir, "bundle");
       await mkdir(bundle);
       await writeBundle(bundle, {
@@ -171,16 +219,20 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
         memoryBytes,
         pids: v.pids,
         mounts,
+        init: v.init ? this.#initPath : undefined,
         cgroupsPath: sandboxCgroupPath(id),
         netns: meta.net ? netnsPath(meta.net) : undefined,
       });
-      // The init process's stdout and stderr go straight from the sandbox to the log file.
-      const log = await open(v.logPath ?? "/dev/null", "a");
-      try {
-        await startSandbox(ctx, id, bundle, dir, log.fd);
-      } finally {
-        await log.close();
-      }
+      await startSandbox(
+        ctx,
+        id,
+        bundle,
+        dir,
+        v.logPath ? { path: v.logPath, maxBytes: v.logMaxBytes, writer: this.#logWriterPath } : undefined,
+      );
+      // runsc holds the config (environment and all) in its own state now: the bundle's copy of
+      // the environment goes, so secrets stay on disk in one place only while the sandbox runs.
+      scrubBundleEnv(bundle);
     } catch (err) {
       await this.#store.destroy(meta).catch(() => undefined);
       throw err;
@@ -210,11 +262,21 @@ export class LocalRuntime implements SandboxRuntime, AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {}
 }
 
+/** Where an init's output goes: a size-bounded log file through the log writer. */
+interface InitLog {
+  path: string;
+  maxBytes: number;
+  writer: string;
+}
+
 /**
  * Starts the sandbox with a foreground `runsc run` under a detached shell, which outlives this
  * process and writes runsc's exit code to `exit.code` when the init process ends (runsc keeps no
  * status once a sandbox has stopped); `runsc run`'s own info log (`init.log`, only that command's)
- * holds the exact wait status. Resolves once runsc reports the sandbox started (its pid file), or
+ * holds the exact wait status. With a log, the init's stdout and stderr go through a pipe to
+ * `chalk-log-writer` in the same detached shell, which keeps the file under its bound at every
+ * moment; the exit status is recorded once the writer has written the last byte, so a finished
+ * sandbox's log is complete. Resolves once runsc reports the sandbox started (its pid file), or
  * fails with what runsc logged.
  */
 async function startSandbox(
@@ -222,7 +284,7 @@ async function startSandbox(
   id: string,
   bundle: string,
   dir: string,
-  logFd: number,
+  log: InitLog | undefined,
 ): Promise<void> {
   const pidFile = join(dir, "sandbox.pid");
   const exitFile = join(dir, "exit.code");
@@ -237,16 +299,20 @@ async function startSandbox(
     `--pid-file=${pidFile}`,
     id,
   ]);
-  const wrapper = spawn(
-    "sh",
-    [
-      "-c",
-      '"$@" </dev/null; echo "$?" > "$EXIT_FILE.tmp"; mv "$EXIT_FILE.tmp" "$EXIT_FILE"',
-      "sh",
-      ...command,
-    ],
-    { detached: true, stdio: ["ignore", logFd, logFd], env: childEnv({ EXIT_FILE: exitFile }) },
-  );
+  const record = 'echo "$?" > "$EXIT_FILE.tmp"';
+  const publish = 'mv "$EXIT_FILE.tmp" "$EXIT_FILE"';
+  const script = log
+    ? `{ "$@" </dev/null 2>&1; ${record}; } | "$LOG_WRITER" "$LOG_MAX_BYTES" "$LOG_PATH"; ${publish}`
+    : `"$@" </dev/null >/dev/null 2>&1; ${record}; ${publish}`;
+  const env = log
+    ? childEnv({
+        EXIT_FILE: exitFile,
+        LOG_WRITER: log.writer,
+        LOG_MAX_BYTES: String(log.maxBytes),
+        LOG_PATH: log.path,
+      })
+    : childEnv({ EXIT_FILE: exitFile });
+  const wrapper = spawn("sh", ["-c", script, "sh", ...command], { detached: true, stdio: "ignore", env });
   wrapper.unref();
   for (let delay = 2; ; delay = Math.min(delay * 2, 10)) {
     if ((await readFile(pidFile, "utf8").catch(() => "")).trim() !== "") return;
@@ -255,6 +321,49 @@ async function startSandbox(
       throw runscError("runsc run", messages || "the sandbox ended while starting");
     }
     await sleep(delay);
+  }
+}
+
+/**
+ * The root filesystem's own `/tmp`, to mount explicitly at `/tmp`: gVisor mounts a memory file
+ * system on an empty or missing `/tmp` unless the config mounts something there, which would
+ * charge files in `/tmp` to the sandbox's memory and keep them off its disk limit. Mounting the
+ * directory on itself keeps `/tmp` what it is in Docker: part of the writable layer. A missing
+ * `/tmp` is made (mode 1777, in the writable layer). Checked before the sandbox runs, so nothing
+ * changes it meanwhile: a `/tmp` that is a symlink (which would name a path on the host) or not a
+ * directory is left alone (undefined).
+ */
+async function rootfsTmp(merged: string): Promise<string | undefined> {
+  const tmp = join(merged, "tmp");
+  const st = await lstat(tmp).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return undefined;
+    throw err;
+  });
+  if (st === undefined) {
+    await mkdir(tmp, { mode: 0o1777 });
+    await chmod(tmp, 0o1777);
+    return tmp;
+  }
+  return st.isDirectory() ? tmp : undefined;
+}
+
+/** Waits for every promise (undefined: nothing to wait for), then throws the first failure. */
+async function settleAll(work: readonly (Promise<unknown> | undefined)[]): Promise<void> {
+  const results = await Promise.allSettled(work.filter((w) => w !== undefined));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
+/** Fails with `unavailable`, naming the setup command, when the reaping init is not installed. */
+function requireInit(path: string): void {
+  try {
+    requireExecutable(path, "the reaping init (tini)");
+  } catch (err) {
+    throw new ChalkError(
+      Code.Unavailable,
+      `the reaping init (tini) is not at ${path}: install Debian's tini package (\`${RUNSC_SETUP_COMMAND}\` does), or create the sandbox with init: false`,
+      { cause: err },
+    );
   }
 }
 

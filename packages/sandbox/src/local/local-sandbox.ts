@@ -16,6 +16,7 @@ import type {
   SignalLike,
   SpawnOptions,
 } from "../types.js";
+import { SYSTEM_MOUNT_TARGETS } from "./bundle.js";
 import { oomKills } from "./cgroups.js";
 import { LocalProcess } from "./local-process.js";
 import { type RunscContext, runsc } from "./runsc.js";
@@ -77,11 +78,13 @@ export class LocalSandbox implements Sandbox {
   }
 
   async spawn(argv: readonly string[], options: SpawnOptions = {}): Promise<Process> {
-    const { ctx } = await this.#context();
+    const { meta, ctx } = await this.#context();
     return LocalProcess.start({
       ctx,
       sandboxId: this.id,
       sandboxDir: this.store.sandboxDir(this.id),
+      rootfs: meta.merged,
+      mountTargets: [...SYSTEM_MOUNT_TARGETS, ...(meta.mountTargets ?? [])],
       ptyRelayPath: this.store.ptyRelayPath,
       argv,
       options,

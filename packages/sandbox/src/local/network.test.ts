@@ -11,7 +11,7 @@ const net: SandboxNetwork = {
 };
 
 describe("a sandbox's iptables rules", () => {
-  const rules = sandboxRules(net, "sb-1");
+  const rules = sandboxRules(net, "sb-1").filter((r) => r.family === 4);
   const forward = rules.filter((r) => r.chain === "CHALK-FWD").map((r) => r.spec.join(" "));
   const input = rules.filter((r) => r.chain === "CHALK-IN").map((r) => r.spec.join(" "));
 
@@ -39,5 +39,21 @@ describe("a sandbox's iptables rules", () => {
     expect(rules.find((r) => r.table === "nat")?.spec.join(" ")).toMatch(
       /^-s 10\.213\.0\.6\/32 ! -d 10\.213\.0\.0\/16 .*MASQUERADE$/,
     );
+  });
+});
+
+describe("a sandbox's ip6tables rules", () => {
+  const rules = sandboxRules(net, "sb-1").filter((r) => r.family === 6);
+  const specs = rules.map((r) => `${r.chain} ${r.spec.join(" ")}`);
+
+  test("all IPv6 from the sandbox to the host or through it, and to the sandbox, is dropped", () => {
+    expect(specs).toContainEqual(expect.stringMatching(new RegExp(`^CHALK-IN -i ${net.hostIf} .*DROP$`)));
+    expect(specs).toContainEqual(expect.stringMatching(new RegExp(`^CHALK-FWD -i ${net.hostIf} .*DROP$`)));
+    expect(specs).toContainEqual(expect.stringMatching(new RegExp(`^CHALK-FWD -o ${net.hostIf} .*DROP$`)));
+    expect(rules.every((r) => r.table === "filter" && r.spec.at(-1) === "DROP")).toBe(true);
+  });
+
+  test("every IPv6 rule carries the sandbox's tag, so the last network's teardown finds it", () => {
+    for (const r of rules) expect(r.spec.join(" ")).toContain("--comment chalk:sb-1");
   });
 });

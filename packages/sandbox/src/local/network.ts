@@ -21,12 +21,25 @@ const NET_DIR = "/run/chalk-net";
 const LOCK_FILE = join(NET_DIR, "lock");
 const FORWARD_ORIG = join(NET_DIR, "ip_forward.orig");
 
-/** The iptables chains that hold every sandbox's rules; the built-in chains only jump to them. */
+/**
+ * The chains that hold every sandbox's rules; the built-in chains only jump to them. `ip6tables`
+ * has its own filter chains of the same names, which drop all IPv6 from and to sandboxes.
+ */
 const CHAINS = [
-  { table: "filter", chain: "CHALK-FWD", from: "FORWARD" },
-  { table: "filter", chain: "CHALK-IN", from: "INPUT" },
-  { table: "nat", chain: "CHALK-POST", from: "POSTROUTING" },
+  { family: 4, table: "filter", chain: "CHALK-FWD", from: "FORWARD" },
+  { family: 4, table: "filter", chain: "CHALK-IN", from: "INPUT" },
+  { family: 4, table: "nat", chain: "CHALK-POST", from: "POSTROUTING" },
+  { family: 6, table: "filter", chain: "CHALK-FWD", from: "FORWARD" },
+  { family: 6, table: "filter", chain: "CHALK-IN", from: "INPUT" },
 ] as const;
+
+/** A rule of one sandbox: its family (iptables or ip6tables), table, chain and match. */
+export interface SandboxRule {
+  family: 4 | 6;
+  table: string;
+  chain: string;
+  spec: string[];
+}
 
 /** One sandbox's network: its namespace, veth pair and addresses. */
 export interface SandboxNetwork {
@@ -63,7 +76,9 @@ function sh(cmd: string, args: string[]): Promise<string> {
   );
 }
 
-const iptables = (table: string, ...args: string[]) => sh("iptables", ["-w", "-t", table, ...args]);
+/** `iptables` (family 4) or `ip6tables` (family 6), waiting for the xtables lock. */
+const xtables = (family: 4 | 6, table: string, ...args: string[]) =>
+  sh(family === 4 ? "iptables" : "ip6tables", ["-w", "-t", table, ...args]);
 
 /**
  * Runs `fn` holding the machine-wide network lock (`flock(1)` on {@link LOCK_FILE}, held by a
@@ -95,13 +110,28 @@ function slotAddresses(slot: number): { gateway: string; address: string } {
   return { gateway: `10.213.${third}.${fourth + 1}`, address: `10.213.${third}.${fourth + 2}` };
 }
 
-/** The iptables rules of one sandbox, in order, each tagged with a comment naming it. */
-export function sandboxRules(
-  n: SandboxNetwork,
-  sandboxId: string,
-): { table: string; chain: string; spec: string[] }[] {
+/**
+ * The iptables and ip6tables rules of one sandbox, in order, each tagged with a comment naming it.
+ * IPv6 is off on both ends of the sandbox's veth pair ({@link setupNetwork}); the ip6tables rules
+ * drop whatever IPv6 would still pass (defence in depth): nothing from the sandbox to the host or
+ * through it, nothing to the sandbox.
+ */
+export function sandboxRules(n: SandboxNetwork, sandboxId: string): SandboxRule[] {
   const tag = ["-m", "comment", "--comment", `chalk:${sandboxId}`];
   const established = ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED"];
+  const v4 = (r: Omit<SandboxRule, "family">): SandboxRule => ({ family: 4, ...r });
+  return [...ipv4Rules(n, tag, established).map(v4), ...ipv6Rules(n, tag)];
+}
+
+function ipv6Rules(n: SandboxNetwork, tag: string[]): SandboxRule[] {
+  return [
+    { family: 6, table: "filter", chain: "CHALK-IN", spec: ["-i", n.hostIf, ...tag, "-j", "DROP"] },
+    { family: 6, table: "filter", chain: "CHALK-FWD", spec: ["-i", n.hostIf, ...tag, "-j", "DROP"] },
+    { family: 6, table: "filter", chain: "CHALK-FWD", spec: ["-o", n.hostIf, ...tag, "-j", "DROP"] },
+  ];
+}
+
+function ipv4Rules(n: SandboxNetwork, tag: string[], established: string[]): Omit<SandboxRule, "family">[] {
   return [
     // Never to another sandbox.
     {
@@ -129,12 +159,12 @@ export function sandboxRules(
 /** Creates the chains and the jumps to them if missing (under the lock, so exactly once). */
 async function ensureChains(): Promise<void> {
   for (const c of CHAINS) {
-    await iptables(c.table, "-N", c.chain).catch(() => undefined);
-    const present = await iptables(c.table, "-C", c.from, "-j", c.chain).then(
+    await xtables(c.family, c.table, "-N", c.chain).catch(() => undefined);
+    const present = await xtables(c.family, c.table, "-C", c.from, "-j", c.chain).then(
       () => true,
       () => false,
     );
-    if (!present) await iptables(c.table, "-I", c.from, "1", "-j", c.chain);
+    if (!present) await xtables(c.family, c.table, "-I", c.from, "1", "-j", c.chain);
   }
 }
 
@@ -142,14 +172,22 @@ async function ensureChains(): Promise<void> {
 async function removeChains(): Promise<void> {
   for (const c of CHAINS) {
     while (
-      await iptables(c.table, "-D", c.from, "-j", c.chain).then(
+      await xtables(c.family, c.table, "-D", c.from, "-j", c.chain).then(
         () => true,
         () => false,
       )
     ) {}
-    await iptables(c.table, "-F", c.chain).catch(() => undefined);
-    await iptables(c.table, "-X", c.chain).catch(() => undefined);
+    await xtables(c.family, c.table, "-F", c.chain).catch(() => undefined);
+    await xtables(c.family, c.table, "-X", c.chain).catch(() => undefined);
   }
+}
+
+/** Turns IPv6 off for a device, by its path under `/proc/sys/net/ipv6/conf` (see {@link setupNetwork}). */
+function ipv6Off(netns: string | undefined, device: string): Promise<string> {
+  const key = `net.ipv6.conf.${device}.disable_ipv6=1`;
+  return netns === undefined
+    ? sh("sysctl", ["-q", "-w", key])
+    : sh("ip", ["netns", "exec", netns, "sysctl", "-q", "-w", key]);
 }
 
 async function takenSlots(): Promise<number> {
@@ -186,13 +224,20 @@ export async function reserveNetwork(key: string, sandboxId: string): Promise<Sa
 /**
  * Makes a reserved network real: a namespace with a veth pair into it, the sandbox's address and
  * default route, forwarding, NAT for outbound traffic, and the rules that keep the sandbox from
- * other sandboxes and from the host's services. {@link teardownNetwork} undoes it, also halfway.
+ * other sandboxes and from the host's services. IPv6 is off on both ends of the veth pair before
+ * either is up, so neither ever has an IPv6 address (not even link-local) and the host drops any
+ * IPv6 packet that arrives on its end; ip6tables rules drop it too. {@link teardownNetwork} undoes
+ * it, also halfway.
  */
 export async function setupNetwork(n: SandboxNetwork, sandboxId: string): Promise<void> {
   await sh("ip", ["netns", "add", n.netns]);
   await sh("ip", ["link", "add", n.hostIf, "type", "veth", "peer", "name", n.peerIf]);
+  await ipv6Off(undefined, n.hostIf);
   await sh("ip", ["link", "set", n.peerIf, "netns", n.netns]);
   await sh("ip", ["-n", n.netns, "link", "set", n.peerIf, "name", "eth0"]);
+  // Before it is up, so it never gets a link-local address. Loopback keeps ::1: programs in the
+  // sandbox that listen on [::] still work.
+  await ipv6Off(n.netns, "eth0");
   await sh("ip", ["-n", n.netns, "addr", "add", `${n.address}/30`, "dev", "eth0"]);
   await sh("ip", ["-n", n.netns, "link", "set", "eth0", "up"]);
   await sh("ip", ["-n", n.netns, "link", "set", "lo", "up"]);
@@ -207,7 +252,7 @@ export async function setupNetwork(n: SandboxNetwork, sandboxId: string): Promis
       await writeFile(FORWARD_ORIG, forward, { flag: "wx" }).catch(() => undefined);
       await writeFile("/proc/sys/net/ipv4/ip_forward", "1");
     }
-    for (const r of sandboxRules(n, sandboxId)) await iptables(r.table, "-A", r.chain, ...r.spec);
+    for (const r of sandboxRules(n, sandboxId)) await xtables(r.family, r.table, "-A", r.chain, ...r.spec);
   });
 }
 
@@ -217,7 +262,7 @@ export async function teardownNetwork(n: SandboxNetwork, sandboxId: string): Pro
     for (const r of sandboxRules(n, sandboxId)) {
       // Every copy, in case a retried setup added one twice.
       while (
-        await iptables(r.table, "-D", r.chain, ...r.spec).then(
+        await xtables(r.family, r.table, "-D", r.chain, ...r.spec).then(
           () => true,
           () => false,
         )

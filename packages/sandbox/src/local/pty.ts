@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { type Duplex, PassThrough, type Readable, type Writable } from "node:stream";
 import { childEnv } from "./child-env.js";
-import { keep } from "./keep-output.js";
 import { type RunscContext, runscArgv } from "./runsc.js";
 import { requireExecutable } from "./runsc-binary.js";
 
@@ -15,7 +14,10 @@ import { requireExecutable } from "./runsc-binary.js";
  * sees a real TTY whose size follows {@link PtyRelay.resize}. The host needs no python.
  */
 export class PtyRelay {
-  /** The terminal's output (stdout and stderr of the process, as a terminal shows them). */
+  /**
+   * The terminal's output (stdout and stderr of the process, as a terminal shows them): the relay's
+   * stdout pipe, to be read at once (Node discards a child's output nobody listens to).
+   */
   output!: Readable;
   /** Keystrokes for the terminal. Ending it sends the terminal's EOF character. */
   input!: Writable;
@@ -40,7 +42,7 @@ export class PtyRelay {
       [String(this.size.cols), String(this.size.rows), ...runscArgv(ctx, args)],
       { stdio: ["pipe", "pipe", "pipe", "pipe"], env: childEnv() },
     );
-    this.output = keep(child.stdout as Readable);
+    this.output = child.stdout as Readable;
     this.input = child.stdin as Writable;
     this.#control = child.stdio[3] as Duplex;
     this.#control.on("error", () => undefined);

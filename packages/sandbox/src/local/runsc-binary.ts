@@ -32,6 +32,17 @@ export function defaultPtyRelayPath(env: NodeJS.ProcessEnv = process.env): strin
   return join(pinnedBuildDir(env), "chalk-pty-relay");
 }
 
+/** Where the pinned init-log writer is built: `<pinnedBuildDir>/chalk-log-writer`. */
+export function defaultLogWriterPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(pinnedBuildDir(env), "chalk-log-writer");
+}
+
+/**
+ * The reaping init that sandboxes' init processes run under by default: Debian's statically linked
+ * `tini` (package `tini`, installed by the setup command), bind-mounted read-only into each sandbox.
+ */
+export const DEFAULT_INIT_PATH = "/usr/bin/tini-static";
+
 /** The version a `runsc --version` output names (`runsc version X`), or undefined. */
 export function parseRunscVersion(output: string): string | undefined {
   return /^runsc version (\S+)/m.exec(output)?.[1];

@@ -1,9 +1,11 @@
 import { existsSync } from "node:fs";
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { notFound } from "@chalk/core";
+import { removeDisk } from "@chalk/disk";
 import type { ProcessExit } from "../types.js";
+import { INIT_PATH } from "./bundle.js";
 import { oomKills, removeCgroups } from "./cgroups.js";
 import { type SandboxNetwork, teardownNetwork } from "./network.js";
 import { unmountOverlay } from "./overlay.js";
@@ -24,11 +26,31 @@ export interface SandboxMeta {
   /** The overlayfs mount: the sandbox's root filesystem. */
   merged: string;
   ownsUpper: boolean;
+  /**
+   * The file system of the writable layer when the sandbox has a disk limit: a sparse image in the
+   * sandbox's state, loop-mounted; `upper` and `work` are on it.
+   */
+  disk?: { image: string; mountPoint: string } | undefined;
+  /** Where the sandbox's own mounts (volumes, resolv.conf, the init) are, inside it. */
+  mountTargets?: string[];
   workdir: string;
-  resources: { cpu: string | undefined; memory: string | undefined; pids: number };
+  resources: { cpu: string | undefined; memory: string | undefined; pids: number; disk?: string | undefined };
 }
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+/**
+ * Removes from a caller's writable layer what runsc made there for mounts under `/dev`: it creates
+ * each mount point in the root filesystem (so the reaping init's `/dev/init`, an empty file, and
+ * `/dev` copied up), although the sandbox sees `/dev` as a memory file system of its own and can
+ * write nothing there. Left in place, the trace would become part of an image builder's layer.
+ */
+async function removeMountPointTraces(upper: string): Promise<void> {
+  const init = join(upper, INIT_PATH);
+  const st = await lstat(init).catch(() => undefined);
+  if (st?.isFile() && st.size === 0) await rm(init, { force: true });
+  await rmdir(join(upper, "dev")).catch(() => undefined); // only when empty
+}
 
 /** @internal Whether `id` is a sandbox id this runtime accepts. */
 export function validSandboxId(id: unknown): id is string {
@@ -131,8 +153,11 @@ export class SandboxStore {
     if (existsSync(meta.merged)) await unmountOverlay(meta.merged);
     if (meta.net) await teardownNetwork(meta.net, meta.id);
     await removeCgroups(meta.id);
+    // A disk goes whole, with the layer on it (its loop device clears itself at the unmount).
+    if (meta.disk) await removeDisk(meta.disk.image, meta.disk.mountPoint);
     await rm(meta.work, { recursive: true, force: true });
     if (meta.ownsUpper) await rm(meta.upper, { recursive: true, force: true });
+    else await removeMountPointTraces(meta.upper);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   }
 }

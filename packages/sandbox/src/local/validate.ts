@@ -1,7 +1,9 @@
 import { stat } from "node:fs/promises";
 import { ChalkError, Code, invalidArgument, parseCpu, parseInput, parseMemory } from "@chalk/core";
+import { checkDiskBytes } from "@chalk/disk";
 import { z } from "zod";
 import { validateArgv } from "../exec-args.js";
+import { checkExecLimits } from "../exec-limits.js";
 import type { SandboxCreateOptions } from "../types.js";
 import { DEFAULT_PIDS } from "./bundle.js";
 
@@ -28,6 +30,8 @@ const createSchema = z.object({
   cpu: z.string().optional(),
   memory: z.string().optional(),
   pids: z.number().int().min(8).max(65_536).optional(),
+  disk: z.string().optional(),
+  init: z.boolean().optional(),
   network: z
     .union([z.boolean(), z.object({ ports: z.array(z.number().int().min(1).max(65_535)).optional() })])
     .optional(),
@@ -36,6 +40,12 @@ const createSchema = z.object({
     .optional(),
   labels: z.record(z.string().max(253), z.string().max(1024)).optional(),
   logPath: absolutePath.optional(),
+  logMaxBytes: z
+    .number()
+    .int()
+    .min(4096)
+    .max(2 ** 40)
+    .optional(),
   id: z.string().optional(),
   writableLayerDir: layerPath.optional(),
 });
@@ -49,12 +59,19 @@ export interface ValidCreateOptions {
   cpu: string | undefined;
   memory: string | undefined;
   pids: number;
+  /** The disk limit as given, and in bytes; undefined for none. */
+  disk: { quantity: string; bytes: number } | undefined;
+  init: boolean;
   network: { ports: number[] } | undefined;
   mounts: { source: string; target: string; readOnly: boolean }[];
   labels: Record<string, string>;
   logPath: string | undefined;
+  logMaxBytes: number;
   id: string | undefined;
 }
+
+/** Bytes of a sandbox's log file before it rotates, unless the create options say otherwise. */
+export const DEFAULT_LOG_MAX_BYTES = 8 * 1024 * 1024;
 
 async function requireDirectory(path: string, field: string): Promise<void> {
   const s = await stat(path).catch(() => undefined);
@@ -80,6 +97,13 @@ export async function validateCreateOptions(options: SandboxCreateOptions): Prom
   if (o.command !== undefined) validateArgv(o.command, "command");
   if (o.cpu !== undefined) parseCpu(o.cpu, "cpu");
   if (o.memory !== undefined) parseMemory(o.memory, "memory");
+  let disk: ValidCreateOptions["disk"];
+  if (o.disk !== undefined) {
+    const bytes = parseMemory(o.disk, "disk");
+    checkDiskBytes(bytes, "disk");
+    disk = { quantity: o.disk, bytes };
+  }
+  checkExecLimits(o.command ?? [], o.env ?? {}, "command", "env");
   const rootfs = typeof o.rootfs === "string" ? [o.rootfs] : o.rootfs;
   for (const [i, layer] of rootfs.entries()) {
     await requireDirectory(layer, rootfs.length === 1 ? "rootfs" : `rootfs[${i}]`);
@@ -98,10 +122,13 @@ export async function validateCreateOptions(options: SandboxCreateOptions): Prom
     cpu: o.cpu,
     memory: o.memory,
     pids: o.pids ?? DEFAULT_PIDS,
+    disk,
+    init: o.init ?? true,
     network: o.network ? { ports: o.network === true ? [] : (o.network.ports ?? []) } : undefined,
     mounts,
     labels: o.labels ?? {},
     logPath: o.logPath,
+    logMaxBytes: o.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES,
     id: o.id,
   };
 }

@@ -12,6 +12,7 @@ import {
 import { Channel } from "../channel.js";
 import { execBuffered } from "../exec.js";
 import { validateArgv } from "../exec-args.js";
+import { checkExecLimits } from "../exec-limits.js";
 import { signalNumber } from "../signals.js";
 import type {
   ExecOptions,
@@ -69,6 +70,7 @@ class RemoteRuntime implements SandboxRuntime {
       throw invalidArgument("image", "required", "an image reference, as a Container takes it");
     }
     if (options.command) validateArgv(options.command, "command");
+    checkExecLimits(options.command ?? [], options.env ?? {}, "command", "env");
     const res = await this.client.createSandbox({ spec: specToWire(options) });
     return new RemoteSandbox(this.client, res.sandbox?.id ?? "");
   }
@@ -98,6 +100,8 @@ class RemoteSandbox implements Sandbox {
 
   spawn(argv: readonly string[], options: SpawnOptions = {}): Promise<Process> {
     validateArgv(argv);
+    // The server checks again with the sandbox's own environment merged in.
+    checkExecLimits(argv, options.env ?? {});
     return RemoteProcess.start(this.client, this.id, argv, options);
   }
 

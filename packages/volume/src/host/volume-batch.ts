@@ -5,6 +5,7 @@ import type { VolumeFileInfo } from "../types.js";
 import { parseVolumePath } from "../volume-path.js";
 import { checkMode, checkSize, placeStaged, precheckTarget, stageFile, syncDir } from "./file-staging.js";
 import { VolumeTree } from "./safe-fs.js";
+import { quotaError } from "./volume-disks.js";
 import type { VolumeStore } from "./volume-store.js";
 import type { VolumeFileSource, VolumeStorePutOptions } from "./volume-store-options.js";
 
@@ -113,6 +114,8 @@ export class VolumeStoreBatch implements AsyncDisposable {
     readonly dataDir: string,
     /** @internal Staging directory of this batch. */
     readonly dir: string,
+    /** @internal The volume's quota, when it has one. */
+    private readonly quotaBytes?: number,
   ) {}
 
   /** Number of distinct paths staged so far. */
@@ -132,7 +135,9 @@ export class VolumeStoreBatch implements AsyncDisposable {
     const size = checkSize(options.size);
     await precheckTarget(this.dataDir, components);
     const staged = `${this.counter++}`;
-    await stageFile(join(this.dir, staged), data, mode, size, options.signal);
+    await stageFile(join(this.dir, staged), data, mode, size, options.signal).catch((err: unknown) => {
+      throw quotaError(err, this.volume, this.quotaBytes);
+    });
     const key = components.join("/");
     const previous = this.files.get(key);
     if (previous) await unlink(join(this.dir, previous.staged)).catch(() => undefined);

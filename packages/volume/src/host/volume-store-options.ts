@@ -14,6 +14,7 @@ export const openOptionsSchema = z.object({
     .min(4096)
     .max(4 * 1024 * 1024)
     .optional(),
+  quotaBytes: z.number().optional(),
 });
 
 /** Options for {@link VolumeStore.open}. */
@@ -25,6 +26,13 @@ export interface VolumeStoreOpenOptions {
   dataDir: string;
   /** Bytes per chunk of a streamed read (4 KiB – 4 MiB). Default 256 KiB. */
   readChunkBytes?: number;
+  /**
+   * Quota of each volume created from now on, in bytes (16 MiB to 16 TiB): the volume is a file
+   * system of that size of its own (see `volume-disks.ts`), so a write past it fails, in the API
+   * with `resource_exhausted` and in a sandbox with ENOSPC. Volumes made before keep none. Default:
+   * none (volumes share the data directory's file system).
+   */
+  quotaBytes?: number;
 }
 
 /** Options for {@link VolumeStore.create}. */

@@ -10,7 +10,7 @@ import {
   rmdir,
   unlink,
 } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { ChalkError, Code, notFound, parseInput } from "@chalk/core";
 import { checkEnvironment, checkVolumeName, VOLUME_NAME_PATTERN } from "../names.js";
 import type { Page, VolumeFileInfo, VolumeInfo } from "../types.js";
@@ -48,12 +48,21 @@ import {
 } from "./safe-fs.js";
 import {
   checkBatchPaths,
+  type Journal,
   type JournalFile,
   placeJournaled,
   rollForward,
   VolumeStoreBatch,
   writeJournal,
 } from "./volume-batch.js";
+import {
+  checkQuotaBytes,
+  createVolumeDisk,
+  mountVolumeDisks,
+  quotaError,
+  removeVolumeDisk,
+  VOLUME_STAGING,
+} from "./volume-disks.js";
 import {
   DEFAULT_READ_CHUNK_BYTES,
   openOptionsSchema,
@@ -69,6 +78,8 @@ import {
 
 interface VolumeMeta {
   createdAtMs: number;
+  /** The volume's quota, when it has a file system of its own. */
+  quotaBytes?: number;
 }
 
 /**
@@ -106,6 +117,7 @@ export class VolumeStore implements AsyncDisposable {
     readonly dataDir: string,
     private readonly readChunkBytes: number,
     private readonly stagingDir: string,
+    private readonly quotaBytes: number | undefined,
   ) {}
 
   /**
@@ -114,6 +126,7 @@ export class VolumeStore implements AsyncDisposable {
    */
   static async open(options: VolumeStoreOpenOptions): Promise<VolumeStore> {
     const opts = parseInput(openOptionsSchema, options, "options");
+    if (opts.quotaBytes !== undefined) checkQuotaBytes(opts.quotaBytes);
     const dataDir = opts.dataDir;
     try {
       await mkdir(dataDir, { recursive: true, mode: 0o711 });
@@ -128,7 +141,9 @@ export class VolumeStore implements AsyncDisposable {
       dataDir,
       opts.readChunkBytes ?? DEFAULT_READ_CHUNK_BYTES,
       join(dataDir, "tmp", ownTag()),
+      opts.quotaBytes,
     );
+    await mountVolumeDisks(dataDir, (env, name) => store.volumeDir(env, name));
     await store.recover();
     await mkdir(store.stagingDir, { recursive: true, mode: 0o700 });
     return store;
@@ -136,21 +151,37 @@ export class VolumeStore implements AsyncDisposable {
 
   /** Removes leftovers of dead processes and rolls committing batches forward. */
   private async recover(): Promise<void> {
+    const dataDirOf = async (journal: Journal) => {
+      const volDir = this.volumeDir(journal.environment, journal.volume);
+      return (await this.readMeta(volDir)) ? join(volDir, "data") : undefined;
+    };
     const tmp = join(this.dataDir, "tmp");
     for (const tag of await readdir(tmp)) {
       if (tagAlive(tag)) continue;
       const dir = join(tmp, tag);
       for (const entry of await readdir(dir).catch(() => [] as string[])) {
         if (!entry.startsWith("batch-")) continue;
-        await rollForward(join(dir, entry), async (journal) => {
-          const volDir = this.volumeDir(journal.environment, journal.volume);
-          return (await this.readMeta(volDir)) ? join(volDir, "data") : undefined;
-        });
+        await rollForward(join(dir, entry), dataDirOf);
       }
       await removeHostTree(tmp, tag);
     }
     const trash = join(this.dataDir, "trash");
     for (const entry of await readdir(trash)) await removeHostTree(trash, entry);
+    // Quota volumes stage on their own file system.
+    for (const environment of await readdir(join(this.dataDir, "volumes")).catch(() => [] as string[])) {
+      for (const name of await readdir(join(this.dataDir, "volumes", environment)).catch(
+        () => [] as string[],
+      )) {
+        const staging = join(this.volumeDir(environment, name), VOLUME_STAGING);
+        for (const tag of await readdir(staging).catch(() => [] as string[])) {
+          if (tagAlive(tag)) continue;
+          for (const entry of await readdir(join(staging, tag)).catch(() => [] as string[])) {
+            if (entry.startsWith("batch-")) await rollForward(join(staging, tag, entry), dataDirOf);
+          }
+          await removeHostTree(staging, tag);
+        }
+      }
+    }
   }
 
   /** Tries to remove this process's staging directory; the store must not be used afterwards. */
@@ -195,8 +226,17 @@ export class VolumeStore implements AsyncDisposable {
     return { dir, meta };
   }
 
-  private stagingPath(kind: string): string {
-    return join(this.stagingDir, `${kind}-${randomBytes(8).toString("hex")}`);
+  /**
+   * A new staging path for a write to the volume in `volDir`: in this process's staging directory,
+   * or, for a quota volume, in its own file system's (a staged file is renamed into place, so it
+   * must be on the same file system, and it counts against the quota from its first byte).
+   */
+  private async stagingPath(kind: string, volDir?: string, meta?: VolumeMeta): Promise<string> {
+    const name = `${kind}-${randomBytes(8).toString("hex")}`;
+    if (volDir === undefined || meta?.quotaBytes === undefined) return join(this.stagingDir, name);
+    const dir = join(volDir, VOLUME_STAGING, ownTag());
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return join(dir, name);
   }
 
   /** Creates a volume; already_exists when the name is taken, unless `existOk`. */
@@ -216,8 +256,9 @@ export class VolumeStore implements AsyncDisposable {
     }
     const envDir = join(this.dataDir, "volumes", environment);
     await mkdir(envDir, { recursive: true, mode: 0o711 });
+    if (this.quotaBytes !== undefined) return this.createWithQuota(environment, name, dir, envDir, options);
     // Built in staging and renamed into place: a volume is there complete or not at all.
-    const staging = this.stagingPath("volume");
+    const staging = await this.stagingPath("volume");
     const meta: VolumeMeta = { createdAtMs: Date.now() };
     await mkdir(join(staging, "data"), { recursive: true, mode: 0o755 });
     const fh = await open(join(staging, "meta.json"), "wx", 0o644);
@@ -237,6 +278,51 @@ export class VolumeStore implements AsyncDisposable {
     }
     await syncDir(envDir);
     return { volume: { name, createdAt: new Date(meta.createdAtMs) }, created: true };
+  }
+
+  /**
+   * Creates a quota volume: its file system, then `meta.json` on it last (until then the volume
+   * does not exist for readers), under the volume's lock so that one create in this process makes it.
+   */
+  private async createWithQuota(
+    environment: string,
+    name: string,
+    dir: string,
+    envDir: string,
+    options: VolumeStoreCreateOptions,
+  ): Promise<{ volume: VolumeInfo; created: boolean }> {
+    const quotaBytes = this.quotaBytes as number;
+    return this.locks.write(this.lockKey(environment, name), async () => {
+      const existing = await this.readMeta(dir);
+      if (existing) {
+        if (options.existOk)
+          return { volume: { name, createdAt: new Date(existing.createdAtMs) }, created: false };
+        throw new ChalkError(Code.AlreadyExists, `volume ${JSON.stringify(name)} already exists`);
+      }
+      const meta: VolumeMeta = { createdAtMs: Date.now(), quotaBytes };
+      await createVolumeDisk(this.dataDir, environment, name, dir, quotaBytes).catch((err: unknown) => {
+        throw errno(err) === "EEXIST" || errno(err) === "ENOTEMPTY"
+          ? new ChalkError(Code.AlreadyExists, `volume ${JSON.stringify(name)} already exists`, {
+              cause: err,
+            })
+          : hostError(err, "create volume", name);
+      });
+      try {
+        const fh = await open(join(dir, "meta.json"), "wx", 0o644);
+        try {
+          await fh.writeFile(JSON.stringify(meta));
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await syncDir(dir);
+      } catch (err) {
+        await removeVolumeDisk(this.dataDir, environment, name, dir).catch(() => undefined);
+        throw hostError(err, "create volume", name);
+      }
+      await syncDir(envDir);
+      return { volume: { name, createdAt: new Date(meta.createdAtMs) }, created: true };
+    });
   }
 
   /** Returns a volume; not_found when it does not exist. */
@@ -278,8 +364,18 @@ export class VolumeStore implements AsyncDisposable {
    * it keep an empty, detached directory.
    */
   async delete(environment: string, name: string): Promise<void> {
-    const { dir } = await this.existing(environment, name);
+    const { dir, meta } = await this.existing(environment, name);
     await this.locks.write(this.lockKey(environment, name), async () => {
+      if (meta.quotaBytes !== undefined) {
+        // A mount point cannot be renamed: its metadata goes first (the name is free at once), then
+        // its file system with everything on it.
+        await unlink(join(dir, "meta.json")).catch((err: unknown) => {
+          throw errno(err) === "ENOENT" ? notFound("volume", name) : hostError(err, "delete volume", name);
+        });
+        await removeVolumeDisk(this.dataDir, environment, name, dir);
+        await syncDir(join(this.dataDir, "volumes", environment));
+        return;
+      }
       const trashName = `${environment}-${name}-${randomBytes(6).toString("hex")}`;
       try {
         await rename(dir, join(this.dataDir, "trash", trashName));
@@ -381,11 +477,13 @@ export class VolumeStore implements AsyncDisposable {
     const components = parseVolumePath(path);
     const mode = checkMode(options.mode);
     const size = checkSize(options.size);
-    const { dir } = await this.existing(environment, name, "volumeName");
+    const { dir, meta } = await this.existing(environment, name, "volumeName");
     const dataDir = join(dir, "data");
     await precheckTarget(dataDir, components);
-    const staged = this.stagingPath("put");
-    await stageFile(staged, data, mode, size, options.signal);
+    const staged = await this.stagingPath("put", dir, meta);
+    await stageFile(staged, data, mode, size, options.signal).catch((err: unknown) => {
+      throw quotaError(err, name, meta.quotaBytes);
+    });
     try {
       await using tree = await VolumeTree.open(dataDir);
       return await placeStaged(tree, staged, components);
@@ -441,10 +539,10 @@ export class VolumeStore implements AsyncDisposable {
    * not_found when the volume does not exist.
    */
   async batch(environment: string, name: string): Promise<VolumeStoreBatch> {
-    const { dir } = await this.existing(environment, name, "volumeName");
-    const batchDir = this.stagingPath("batch");
+    const { dir, meta } = await this.existing(environment, name, "volumeName");
+    const batchDir = await this.stagingPath("batch", dir, meta);
     await mkdir(batchDir, { mode: 0o700 });
-    return new VolumeStoreBatch(this, environment, name, join(dir, "data"), batchDir);
+    return new VolumeStoreBatch(this, environment, name, join(dir, "data"), batchDir, meta.quotaBytes);
   }
 
   /** @internal Commits a batch: pre-flight, journal, renames under the volume's exclusive lock. */
@@ -460,7 +558,7 @@ export class VolumeStore implements AsyncDisposable {
       });
       // From here on the batch happens: a crash is rolled forward when the store next opens.
       const { infos, failures } = await placeJournaled(batch.dataDir, batch.dir, [...files.values()]);
-      await removeHostTree(this.stagingDir, batch.dir.slice(this.stagingDir.length + 1));
+      await removeBatchDir(batch.dir);
       if (failures.length > 0) {
         throw new ChalkError(
           Code.Aborted,
@@ -473,6 +571,11 @@ export class VolumeStore implements AsyncDisposable {
 
   /** @internal Discards a batch's staging directory. */
   async discardBatch(batch: VolumeStoreBatch): Promise<void> {
-    await removeHostTree(this.stagingDir, batch.dir.slice(this.stagingDir.length + 1)).catch(() => undefined);
+    await removeBatchDir(batch.dir).catch(() => undefined);
   }
+}
+
+/** Removes a batch's staging directory (in the store's staging area or a quota volume's). */
+function removeBatchDir(dir: string): Promise<void> {
+  return removeHostTree(dirname(dir), basename(dir));
 }

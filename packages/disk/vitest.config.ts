@@ -1,0 +1,3 @@
+import { chalkVitestConfig } from "../../tooling/vitest.preset.ts";
+
+export default chalkVitestConfig();

@@ -56,6 +56,17 @@ export async function syncDir(path: string): Promise<void> {
   }
 }
 
+/** Writes a new file holding `value` as JSON (it must not exist) and fsyncs it. */
+export async function writeNewJson(path: string, value: unknown, mode: number): Promise<void> {
+  const fh = await open(path, "wx", mode);
+  try {
+    await fh.writeFile(JSON.stringify(value));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * Checks, before any data is read, that `components` can become a file: every existing ancestor is
  * a directory (or an in-volume symlink to one) and the target is not a directory.

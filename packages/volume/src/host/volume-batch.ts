@@ -1,10 +1,10 @@
 import { lstat, open, readFile, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { ChalkError, Code, invalidArgument } from "@chalk/core";
 import type { VolumeFileInfo } from "../types.js";
 import { parseVolumePath } from "../volume-path.js";
 import { checkMode, checkSize, placeStaged, precheckTarget, stageFile, syncDir } from "./file-staging.js";
-import { VolumeTree } from "./safe-fs.js";
+import { removeHostTree, VolumeTree } from "./safe-fs.js";
 import { quotaError } from "./volume-disks.js";
 import type { VolumeStore } from "./volume-store.js";
 import type { VolumeFileSource, VolumeStorePutOptions } from "./volume-store-options.js";
@@ -169,4 +169,9 @@ export class VolumeStoreBatch implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.abort();
   }
+}
+
+/** Removes a batch's staging directory (in the store's staging area or a quota volume's). */
+export function removeBatchDir(dir: string): Promise<void> {
+  return removeHostTree(dirname(dir), basename(dir));
 }

@@ -1,9 +1,11 @@
-import { mkdir, readdir, rmdir } from "node:fs/promises";
+import { mkdir, readdir, rmdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { ChalkError, Code, formatBytes } from "@chalk/core";
+import { ChalkError, Code, formatBytes, notFound } from "@chalk/core";
 import { checkDiskBytes, createDisk, isMountPoint, mountDisk, removeDisk } from "@chalk/disk";
 import { VOLUME_NAME_PATTERN } from "../names.js";
-import { errno } from "./safe-fs.js";
+import { syncDir, writeNewJson } from "./file-staging.js";
+import { ownTag, tagAlive } from "./process-dir.js";
+import { errno, hostError } from "./safe-fs.js";
 
 /**
  * Per-volume quotas: a volume created while the store has a quota is a file system of that size of
@@ -15,8 +17,22 @@ import { errno } from "./safe-fs.js";
  * be on the same file system to be renamed into place).
  */
 
+/** What a volume's `meta.json` holds. */
+export interface VolumeMeta {
+  createdAtMs: number;
+  /** The volume's quota, when it has a file system of its own. */
+  quotaBytes?: number;
+}
+
 /** The staging directory inside a quota volume (on its own file system). */
 export const VOLUME_STAGING = ".staging";
+
+/** This process's staging directory on a quota volume's own file system (made when missing). */
+export async function quotaStagingDir(volumeDir: string): Promise<string> {
+  const dir = join(volumeDir, VOLUME_STAGING, ownTag());
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
 
 /** Where a quota volume's disk image is. */
 export function volumeDiskImage(dataDir: string, environment: string, name: string): string {
@@ -108,4 +124,68 @@ export function quotaError(err: unknown, volume: string, quotaBytes: number | un
     `volume ${JSON.stringify(volume)} is full: its quota is ${formatBytes(quotaBytes)}; nothing was written`,
     { cause: err },
   );
+}
+
+/**
+ * Creates a quota volume in `volumeDir`: its file system, then `meta.json` on it last (until then
+ * the volume does not exist for readers). already_exists when another create made the directory;
+ * nothing is left on failure. The caller holds the volume's lock and syncs the environment's dir.
+ */
+export async function createQuotaVolume(
+  dataDir: string,
+  environment: string,
+  name: string,
+  volumeDir: string,
+  meta: VolumeMeta & { quotaBytes: number },
+): Promise<void> {
+  await createVolumeDisk(dataDir, environment, name, volumeDir, meta.quotaBytes).catch((err: unknown) => {
+    throw errno(err) === "EEXIST" || errno(err) === "ENOTEMPTY"
+      ? new ChalkError(Code.AlreadyExists, `volume ${JSON.stringify(name)} already exists`, { cause: err })
+      : hostError(err, "create volume", name);
+  });
+  try {
+    await writeNewJson(join(volumeDir, "meta.json"), meta, 0o644);
+    await syncDir(volumeDir);
+  } catch (err) {
+    await removeVolumeDisk(dataDir, environment, name, volumeDir).catch(() => undefined);
+    throw hostError(err, "create volume", name);
+  }
+}
+
+/**
+ * Deletes a quota volume. A mount point cannot be renamed: its metadata goes first (the name is
+ * free at once), then its file system with everything on it. not_found when it is gone already.
+ */
+export async function deleteQuotaVolume(
+  dataDir: string,
+  environment: string,
+  name: string,
+  volumeDir: string,
+): Promise<void> {
+  await unlink(join(volumeDir, "meta.json")).catch((err: unknown) => {
+    throw errno(err) === "ENOENT" ? notFound("volume", name) : hostError(err, "delete volume", name);
+  });
+  await removeVolumeDisk(dataDir, environment, name, volumeDir);
+  await syncDir(join(dataDir, "volumes", environment));
+}
+
+/**
+ * The staging directories that dead processes left on quota volumes' own file systems
+ * (`<volume>/.staging/<tag>`), for the store to roll their batches forward and remove them.
+ */
+export async function deadQuotaStaging(
+  dataDir: string,
+  volumeDir: (env: string, name: string) => string,
+): Promise<{ staging: string; tag: string }[]> {
+  const dead: { staging: string; tag: string }[] = [];
+  const volumes = join(dataDir, "volumes");
+  for (const environment of await readdir(volumes).catch(() => [] as string[])) {
+    for (const name of await readdir(join(volumes, environment)).catch(() => [] as string[])) {
+      const staging = join(volumeDir(environment, name), VOLUME_STAGING);
+      for (const tag of await readdir(staging).catch(() => [] as string[])) {
+        if (!tagAlive(tag)) dead.push({ staging, tag });
+      }
+    }
+  }
+  return dead;
 }

@@ -10,7 +10,7 @@ import {
   rmdir,
   unlink,
 } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
 import { ChalkError, Code, notFound, parseInput } from "@chalk/core";
 import { checkEnvironment, checkVolumeName, VOLUME_NAME_PATTERN } from "../names.js";
 import type { Page, VolumeFileInfo, VolumeInfo } from "../types.js";
@@ -25,6 +25,7 @@ import {
   precheckTarget,
   stageFile,
   syncDir,
+  writeNewJson,
 } from "./file-staging.js";
 import {
   DEFAULT_FILE_PAGE,
@@ -34,7 +35,7 @@ import {
   pageOf,
   pageSizeOf,
 } from "./paging.js";
-import { ownTag, tagAlive } from "./process-dir.js";
+import { ownTag } from "./process-dir.js";
 import { KeyedRwLock } from "./rw-lock.js";
 import {
   at,
@@ -48,21 +49,22 @@ import {
 } from "./safe-fs.js";
 import {
   checkBatchPaths,
-  type Journal,
   type JournalFile,
   placeJournaled,
-  rollForward,
+  removeBatchDir,
   VolumeStoreBatch,
   writeJournal,
 } from "./volume-batch.js";
 import {
   checkQuotaBytes,
-  createVolumeDisk,
+  createQuotaVolume,
+  deleteQuotaVolume,
   mountVolumeDisks,
   quotaError,
-  removeVolumeDisk,
-  VOLUME_STAGING,
+  quotaStagingDir,
+  type VolumeMeta,
 } from "./volume-disks.js";
+import { recoverDataDir } from "./volume-recovery.js";
 import {
   DEFAULT_READ_CHUNK_BYTES,
   openOptionsSchema,
@@ -75,12 +77,6 @@ import {
   type VolumeStorePutOptions,
   type VolumeStoreRemoveOptions,
 } from "./volume-store-options.js";
-
-interface VolumeMeta {
-  createdAtMs: number;
-  /** The volume's quota, when it has a file system of its own. */
-  quotaBytes?: number;
-}
 
 /**
  * Durable named volumes on the host: one directory per (environment, volume) under a data
@@ -151,37 +147,14 @@ export class VolumeStore implements AsyncDisposable {
 
   /** Removes leftovers of dead processes and rolls committing batches forward. */
   private async recover(): Promise<void> {
-    const dataDirOf = async (journal: Journal) => {
-      const volDir = this.volumeDir(journal.environment, journal.volume);
-      return (await this.readMeta(volDir)) ? join(volDir, "data") : undefined;
-    };
-    const tmp = join(this.dataDir, "tmp");
-    for (const tag of await readdir(tmp)) {
-      if (tagAlive(tag)) continue;
-      const dir = join(tmp, tag);
-      for (const entry of await readdir(dir).catch(() => [] as string[])) {
-        if (!entry.startsWith("batch-")) continue;
-        await rollForward(join(dir, entry), dataDirOf);
-      }
-      await removeHostTree(tmp, tag);
-    }
-    const trash = join(this.dataDir, "trash");
-    for (const entry of await readdir(trash)) await removeHostTree(trash, entry);
-    // Quota volumes stage on their own file system.
-    for (const environment of await readdir(join(this.dataDir, "volumes")).catch(() => [] as string[])) {
-      for (const name of await readdir(join(this.dataDir, "volumes", environment)).catch(
-        () => [] as string[],
-      )) {
-        const staging = join(this.volumeDir(environment, name), VOLUME_STAGING);
-        for (const tag of await readdir(staging).catch(() => [] as string[])) {
-          if (tagAlive(tag)) continue;
-          for (const entry of await readdir(join(staging, tag)).catch(() => [] as string[])) {
-            if (entry.startsWith("batch-")) await rollForward(join(staging, tag, entry), dataDirOf);
-          }
-          await removeHostTree(staging, tag);
-        }
-      }
-    }
+    await recoverDataDir(
+      this.dataDir,
+      (environment, name) => this.volumeDir(environment, name),
+      async (journal) => {
+        const volDir = this.volumeDir(journal.environment, journal.volume);
+        return (await this.readMeta(volDir)) ? join(volDir, "data") : undefined;
+      },
+    );
   }
 
   /** Tries to remove this process's staging directory; the store must not be used afterwards. */
@@ -228,15 +201,15 @@ export class VolumeStore implements AsyncDisposable {
 
   /**
    * A new staging path for a write to the volume in `volDir`: in this process's staging directory,
-   * or, for a quota volume, in its own file system's (a staged file is renamed into place, so it
-   * must be on the same file system, and it counts against the quota from its first byte).
+   * or, for a quota volume, on its own file system (a staged file is renamed into place, so it must
+   * be on the same file system, and it counts against the quota from its first byte).
    */
   private async stagingPath(kind: string, volDir?: string, meta?: VolumeMeta): Promise<string> {
-    const name = `${kind}-${randomBytes(8).toString("hex")}`;
-    if (volDir === undefined || meta?.quotaBytes === undefined) return join(this.stagingDir, name);
-    const dir = join(volDir, VOLUME_STAGING, ownTag());
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    return join(dir, name);
+    const quota = volDir !== undefined && meta?.quotaBytes !== undefined;
+    return join(
+      quota ? await quotaStagingDir(volDir) : this.stagingDir,
+      `${kind}-${randomBytes(8).toString("hex")}`,
+    );
   }
 
   /** Creates a volume; already_exists when the name is taken, unless `existOk`. */
@@ -256,73 +229,32 @@ export class VolumeStore implements AsyncDisposable {
     }
     const envDir = join(this.dataDir, "volumes", environment);
     await mkdir(envDir, { recursive: true, mode: 0o711 });
-    if (this.quotaBytes !== undefined) return this.createWithQuota(environment, name, dir, envDir, options);
-    // Built in staging and renamed into place: a volume is there complete or not at all.
-    const staging = await this.stagingPath("volume");
     const meta: VolumeMeta = { createdAtMs: Date.now() };
-    await mkdir(join(staging, "data"), { recursive: true, mode: 0o755 });
-    const fh = await open(join(staging, "meta.json"), "wx", 0o644);
-    try {
-      await fh.writeFile(JSON.stringify(meta));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await rename(staging, dir);
-    } catch (err) {
-      await removeHostTree(this.stagingDir, staging.slice(this.stagingDir.length + 1));
-      const code = errno(err);
-      if (code === "EEXIST" || code === "ENOTEMPTY") return this.create(environment, name, options);
-      throw hostError(err, "create volume", name);
+    if (this.quotaBytes === undefined) {
+      // Built in staging and renamed into place: a volume is there complete or not at all.
+      const staging = await this.stagingPath("volume");
+      await mkdir(join(staging, "data"), { recursive: true, mode: 0o755 });
+      await writeNewJson(join(staging, "meta.json"), meta, 0o644);
+      try {
+        await rename(staging, dir);
+      } catch (err) {
+        await removeHostTree(this.stagingDir, staging.slice(this.stagingDir.length + 1));
+        const code = errno(err);
+        if (code === "EEXIST" || code === "ENOTEMPTY") return this.create(environment, name, options);
+        throw hostError(err, "create volume", name);
+      }
+    } else {
+      const quota = { ...meta, quotaBytes: this.quotaBytes };
+      // A file system of its own, under the volume's lock so that one create in this process makes it.
+      const made = await this.locks.write(this.lockKey(environment, name), async () => {
+        if (await this.readMeta(dir)) return false;
+        await createQuotaVolume(this.dataDir, environment, name, dir, quota);
+        return true;
+      });
+      if (!made) return this.create(environment, name, options);
     }
     await syncDir(envDir);
     return { volume: { name, createdAt: new Date(meta.createdAtMs) }, created: true };
-  }
-
-  /**
-   * Creates a quota volume: its file system, then `meta.json` on it last (until then the volume
-   * does not exist for readers), under the volume's lock so that one create in this process makes it.
-   */
-  private async createWithQuota(
-    environment: string,
-    name: string,
-    dir: string,
-    envDir: string,
-    options: VolumeStoreCreateOptions,
-  ): Promise<{ volume: VolumeInfo; created: boolean }> {
-    const quotaBytes = this.quotaBytes as number;
-    return this.locks.write(this.lockKey(environment, name), async () => {
-      const existing = await this.readMeta(dir);
-      if (existing) {
-        if (options.existOk)
-          return { volume: { name, createdAt: new Date(existing.createdAtMs) }, created: false };
-        throw new ChalkError(Code.AlreadyExists, `volume ${JSON.stringify(name)} already exists`);
-      }
-      const meta: VolumeMeta = { createdAtMs: Date.now(), quotaBytes };
-      await createVolumeDisk(this.dataDir, environment, name, dir, quotaBytes).catch((err: unknown) => {
-        throw errno(err) === "EEXIST" || errno(err) === "ENOTEMPTY"
-          ? new ChalkError(Code.AlreadyExists, `volume ${JSON.stringify(name)} already exists`, {
-              cause: err,
-            })
-          : hostError(err, "create volume", name);
-      });
-      try {
-        const fh = await open(join(dir, "meta.json"), "wx", 0o644);
-        try {
-          await fh.writeFile(JSON.stringify(meta));
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await syncDir(dir);
-      } catch (err) {
-        await removeVolumeDisk(this.dataDir, environment, name, dir).catch(() => undefined);
-        throw hostError(err, "create volume", name);
-      }
-      await syncDir(envDir);
-      return { volume: { name, createdAt: new Date(meta.createdAtMs) }, created: true };
-    });
   }
 
   /** Returns a volume; not_found when it does not exist. */
@@ -366,16 +298,7 @@ export class VolumeStore implements AsyncDisposable {
   async delete(environment: string, name: string): Promise<void> {
     const { dir, meta } = await this.existing(environment, name);
     await this.locks.write(this.lockKey(environment, name), async () => {
-      if (meta.quotaBytes !== undefined) {
-        // A mount point cannot be renamed: its metadata goes first (the name is free at once), then
-        // its file system with everything on it.
-        await unlink(join(dir, "meta.json")).catch((err: unknown) => {
-          throw errno(err) === "ENOENT" ? notFound("volume", name) : hostError(err, "delete volume", name);
-        });
-        await removeVolumeDisk(this.dataDir, environment, name, dir);
-        await syncDir(join(this.dataDir, "volumes", environment));
-        return;
-      }
+      if (meta.quotaBytes !== undefined) return deleteQuotaVolume(this.dataDir, environment, name, dir);
       const trashName = `${environment}-${name}-${randomBytes(6).toString("hex")}`;
       try {
         await rename(dir, join(this.dataDir, "trash", trashName));
@@ -573,9 +496,4 @@ export class VolumeStore implements AsyncDisposable {
   async discardBatch(batch: VolumeStoreBatch): Promise<void> {
     await removeBatchDir(batch.dir).catch(() => undefined);
   }
-}
-
-/** Removes a batch's staging directory (in the store's staging area or a quota volume's). */
-function removeBatchDir(dir: string): Promise<void> {
-  return removeHostTree(dirname(dir), basename(dir));
 }

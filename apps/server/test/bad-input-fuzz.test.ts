@@ -239,10 +239,13 @@ describe("bad input at the edge", () => {
 
 /**
  * What the server keeps by design: a finished container's log (within the log bound and retention),
- * and the (empty) directory of each environment's volumes.
+ * and the (empty) directories of each environment's volumes and of their quota file systems' images.
  */
 function isKeptByDesign(path: string): boolean {
-  return /^logs\//.test(path) || REACHABLE.some((env) => path === `volumes/volumes/${env}/`);
+  return (
+    /^logs\//.test(path) ||
+    REACHABLE.some((env) => path === `volumes/volumes/${env}/` || path === `volumes/disks/${env}/`)
+  );
 }
 
 /**
@@ -352,7 +355,9 @@ async function leftoversIn(env: string): Promise<Leftovers> {
   return {
     // Pending (1), Running (2) and Unknown (6) are active.
     containers: containers.containers.filter((c) => [1, 2, 6].includes(c.status)).map((c) => c.name),
-    sandboxes: sandboxes.sandboxes.filter((s) => s.state !== 3).map((s) => s.id),
+    // Every sandbox, stopped ones too: a sandbox whose init ended (under the reaping init, also one
+    // whose program does not exist) keeps its state and exit status until StopSandbox removes it.
+    sandboxes: sandboxes.sandboxes.map((s) => s.id),
     volumes: volumes.volumes.map((v) => v.name),
     secrets: secrets.secrets.map((s) => s.name),
     integrations: integrations.integrations.map((i) => i.name),

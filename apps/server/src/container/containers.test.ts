@@ -17,12 +17,13 @@ import type { RunEvent } from "./run-events.js";
 const ENV = "default";
 const opened: Containers[] = [];
 
-function setup(settleMs = 20) {
+function setup(settleMs = 20, defaultDiskBytes?: number) {
   const backend = new InMemoryBackend();
   const containers = new Containers({
     backend,
     defaults: () => ({ cpu: "1", memory: "1Gi" }),
     maxConcurrentExecs: 4,
+    ...(defaultDiskBytes === undefined ? {} : { defaultDiskBytes }),
     metrics: new ServerMetrics(() => backend.records.countByStatus()),
     log: pino({ level: "silent" }),
     settleMs,
@@ -101,6 +102,17 @@ describe("a run", () => {
       resources: { cpuMillis: 1000, memoryBytes: 2 ** 30 },
     });
     expect(JSON.stringify(launch)).not.toContain("local-value");
+  });
+
+  test("the server's disk limit (--default-disk) reaches the backend with the launch; without one, none", async () => {
+    for (const diskBytes of [10 * 2 ** 30, undefined]) {
+      const { backend, containers } = setup(20, diskBytes);
+      const accepted = await containers.accept(ENV, spec(), 60, "create");
+      expect(last(await drain(containers.start(ENV, { id: accepted.id })))).toMatchObject({
+        status: "Running",
+      });
+      expect(backend.containers.get(accepted.id)?.launch.resources.diskBytes).toBe(diskBytes);
+    }
   });
 
   test("a second start joins the run, and a start after it returns the record at once", async () => {

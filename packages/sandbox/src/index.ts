@@ -26,7 +26,7 @@ export { execBuffered } from "./exec.js";
 export { splitExecArgs, validateArgv } from "./exec-args.js";
 // For SDK users.
 export { connectSandboxes, type SandboxConnectOptions } from "./remote/remote-runtime.js";
-export { signalName, signalNumber } from "./signals.js";
+export { sendableSignal, signalName, signalNumber } from "./signals.js";
 export type {
   ExecOptions,
   ExecResult,

@@ -2,8 +2,9 @@ import pc from "picocolors";
 
 /**
  * What the terminal allows. Human output gets colour only on a TTY without `NO_COLOR`; progress is
- * animated only when stderr is a TTY and `NO_COLOR` is unset, and is plain lines on stderr otherwise,
- * so stdout stays clean for pipes.
+ * animated only when stderr is a TTY, `NO_COLOR` is unset, `TERM` is not `dumb` and `CI` is unset (a CI
+ * runner's pseudo-terminal is a log, the rule ora and is-interactive follow), and is plain lines on
+ * stderr otherwise, so stdout stays clean for pipes.
  */
 export interface Terminal {
   /** stdout is a terminal. */
@@ -20,19 +21,22 @@ export interface Terminal {
   columns(): number;
 }
 
-/** The terminal of this process. */
-export function terminal(): Terminal {
-  const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== "";
-  const stdoutTTY = process.stdout.isTTY === true;
+/** The terminal of this process (`env` and `streams` default to the process's own). */
+export function terminal(
+  env: NodeJS.ProcessEnv = process.env,
+  streams: { stdout: { isTTY?: boolean }; stderr: { isTTY?: boolean; columns?: number } } = process,
+): Terminal {
+  const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== "";
+  const stdoutTTY = streams.stdout.isTTY === true;
   const color = stdoutTTY && !noColor;
-  const live = process.stderr.isTTY === true && !noColor && process.env.TERM !== "dumb";
+  const live = streams.stderr.isTTY === true && !noColor && env.TERM !== "dumb" && !("CI" in env);
   return {
     stdoutTTY,
     color,
     live,
     out: pc.createColors(color),
     err: pc.createColors(live),
-    columns: () => process.stderr.columns || 80,
+    columns: () => streams.stderr.columns || 80,
   };
 }
 

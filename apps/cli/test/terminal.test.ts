@@ -20,7 +20,9 @@ afterEach(() => {
 function terminal(cols = 100, rows = 30): Terminal {
   const t = new Terminal();
   terms.push(t);
-  t.start({ ...cli.env(), PATH: process.env.PATH ?? "/usr/bin:/bin" }, cli.dir, cols, rows);
+  // A person's terminal: the runner's CI variable (which turns animation off) stays out of it.
+  const { CI: _ci, ...env } = cli.env();
+  t.start({ ...env, PATH: process.env.PATH ?? "/usr/bin:/bin" }, cli.dir, cols, rows);
   return t;
 }
 

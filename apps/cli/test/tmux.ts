@@ -12,7 +12,14 @@ export class Terminal {
   readonly socket = `chalk-cli-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 
   #tmux(...args: string[]): string {
-    return execFileSync("tmux", ["-L", this.socket, "-f", "/dev/null", ...args], { encoding: "utf8" });
+    // The tmux server, and so the shell in its pane, gets only what a login would: none of the test
+    // runner's variables (CI, NO_COLOR, ...) leak into the terminal under test.
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: process.env.HOME ?? "/root",
+    };
+    if (process.env.TMUX_TMPDIR) env.TMUX_TMPDIR = process.env.TMUX_TMPDIR;
+    return execFileSync("tmux", ["-L", this.socket, "-f", "/dev/null", ...args], { encoding: "utf8", env });
   }
 
   /** Starts bash (no rc files) in a `cols`×`rows` window with exactly `env`, in `dir`. */

@@ -14,6 +14,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { ChalkError, Code } from "@chalk/core";
 import { ContainerService } from "@chalk/proto/container/v1";
 import { FileKind, ImageService, ImageSpecSchema } from "@chalk/proto/image/v1";
+import { SandboxService } from "@chalk/proto/sandbox/v1";
 import { SecretService } from "@chalk/proto/secrets/v1";
 import { createClient } from "@chalk/rpc";
 import * as grpc from "@grpc/grpc-js";
@@ -99,6 +100,15 @@ describe("bad input at the edge: the issue's minimal inputs", () => {
       expect(err.message).not.toContain(value);
       // Nothing was stored.
       expect((await secrets.listSecrets({})).secrets.map((s) => s.name)).not.toContain("NUL_VALUE");
+    },
+  );
+
+  test.each([0, 32, 39, 64, 65, -1])(
+    "SignalSandbox with signal %i (none, or real-time, which runsc cannot deliver) is invalid_argument, not internal",
+    async (signal) => {
+      const sandboxes = createClient(SandboxService, server.transport());
+      const err = await refusal(() => sandboxes.signalSandbox({ id: "any-sandbox", signal }));
+      expect(err).toMatchObject({ code: Code.InvalidArgument, field: "signal" });
     },
   );
 

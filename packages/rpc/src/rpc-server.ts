@@ -5,7 +5,6 @@ import * as grpc from "@grpc/grpc-js";
 import type { HealthImplementation } from "grpc-health-check";
 import { hostOf, isLoopback } from "./address.js";
 import { MAX_MESSAGE_BYTES } from "./headers.js";
-import { addHealth, addReflection } from "./introspection.js";
 import type { AnyService } from "./service-types.js";
 
 /** The certificate a server presents, PEM encoded. */
@@ -139,8 +138,13 @@ export function createServer(options: ServerCreateOptions): RpcServer {
         );
       }
       state.started = true;
-      if (options.health !== false) health = addHealth(g, state.names);
-      if (options.reflection !== false) addReflection(g, [...state.files, file_chalk_rpc_v1_status]);
+      // Loaded here, not at import: health and reflection pull in proto-loader and protobufjs, which
+      // clients of this package (the SDK, the CLI) never need and would pay for at every start.
+      if (options.health !== false || options.reflection !== false) {
+        const { addHealth, addReflection } = await import("./introspection.js");
+        if (options.health !== false) health = addHealth(g, state.names);
+        if (options.reflection !== false) addReflection(g, [...state.files, file_chalk_rpc_v1_status]);
+      }
       const credentials = options.tls
         ? grpc.ServerCredentials.createSsl(
             null,

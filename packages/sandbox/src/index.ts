@@ -33,7 +33,7 @@ export { splitExecArgs, validateArgv } from "./exec-args.js";
 export { checkExecLimits, EXEC_LIMITS } from "./exec-limits.js";
 // For SDK users.
 export { connectSandboxes, type SandboxConnectOptions } from "./remote/remote-runtime.js";
-export { signalName, signalNumber } from "./signals.js";
+export { sendableSignal, signalName, signalNumber } from "./signals.js";
 export type {
   ExecOptions,
   ExecResult,

@@ -49,7 +49,9 @@ export function signalNumber(signal: SignalLike, field = "signal"): number {
     const upper = signal.trim().toUpperCase();
     const n = signalNumbers[upper.startsWith("SIG") ? upper : `SIG${upper}`];
     if (n !== undefined) return n;
-    if (/^\d+$/.test(upper)) return signalNumber(Number(upper), field);
+    // "34" and "SIG34", the name signalName gives a real-time signal.
+    const digits = /^(?:SIG)?(\d{1,2})$/.exec(upper)?.[1];
+    if (digits !== undefined && Number(digits) >= 1 && Number(digits) <= 64) return Number(digits);
   }
   throw new ChalkError(
     Code.InvalidArgument,
@@ -61,4 +63,26 @@ export function signalNumber(signal: SignalLike, field = "signal"): number {
 /** The name of a signal number (`9` → `"SIGKILL"`), or `"SIG<n>"` for real-time signals. */
 export function signalName(n: number): string {
   return signalNames.get(n) ?? `SIG${n}`;
+}
+
+/** The highest signal runsc delivers: `runsc kill` knows the standard signals 1–31, not the real-time ones. */
+const LAST_SENDABLE_SIGNAL = 31;
+
+/**
+ * Resolves a signal to send (to a sandbox or a process) to its Linux number, as
+ * {@link signalNumber} does, and checks that runsc can deliver it: the standard signals 1–31.
+ * Real-time signals (32–64) are refused, since `runsc kill` does not know them.
+ *
+ * @throws ChalkError invalid_argument naming `field` for anything else, before anything is sent.
+ */
+export function sendableSignal(signal: SignalLike, field = "signal"): number {
+  const n = signalNumber(signal, field);
+  if (n > LAST_SENDABLE_SIGNAL) {
+    throw new ChalkError(
+      Code.InvalidArgument,
+      `${field}: ${JSON.stringify(signal)} is a real-time signal, which runsc cannot deliver; accepted: a standard signal, by name such as "SIGTERM" or by number from 1 to ${LAST_SENDABLE_SIGNAL}`,
+      { field },
+    );
+  }
+  return n;
 }

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ChalkError, Code, invalidArgument, notFound } from "@chalk/core";
 import { validateArgv } from "../exec-args.js";
 import { checkExecLimits } from "../exec-limits.js";
-import { signalNumber } from "../signals.js";
+import { sendableSignal } from "../signals.js";
 import type { Process, ProcessExit, ProcessStdin, SignalLike, SpawnOptions } from "../types.js";
 import { execStartError, runscFatalError } from "./exec-errors.js";
 import { ProcessOutput } from "./process-output.js";
@@ -312,7 +312,7 @@ export class LocalProcess implements Process {
    * included, whatever the root filesystem holds. Signalling a process that has ended does nothing.
    */
   async signal(signal: SignalLike): Promise<void> {
-    const n = signalNumber(signal);
+    const n = sendableSignal(signal);
     if (this.#exited) return;
     this.#sent.add(n);
     await runsc(this.s.ctx, ["kill", `--pgid=${this.pid}`, this.s.sandboxId, String(n)]).catch(

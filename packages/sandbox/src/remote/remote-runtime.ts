@@ -13,7 +13,7 @@ import { Channel } from "../channel.js";
 import { execBuffered } from "../exec.js";
 import { validateArgv } from "../exec-args.js";
 import { checkExecLimits } from "../exec-limits.js";
-import { signalNumber } from "../signals.js";
+import { sendableSignal } from "../signals.js";
 import type {
   ExecOptions,
   ExecResult,
@@ -110,7 +110,7 @@ class RemoteSandbox implements Sandbox {
   }
 
   async signal(signal: SignalLike): Promise<void> {
-    await this.client.signalSandbox({ id: this.id, signal: signalNumber(signal) });
+    await this.client.signalSandbox({ id: this.id, signal: sendableSignal(signal) });
   }
 
   async wait(): Promise<ProcessExit> {
@@ -251,7 +251,7 @@ class RemoteProcess implements Process {
   }
 
   async signal(signal: SignalLike): Promise<void> {
-    await this.requests.send({ message: { case: "signal", value: signalNumber(signal) } });
+    await this.requests.send({ message: { case: "signal", value: sendableSignal(signal) } });
   }
 
   async resize(cols: number, rows: number): Promise<void> {

@@ -9,7 +9,7 @@ import {
 } from "@chalk/proto/sandbox/v1";
 import type { CallContext, ServiceImpl } from "@chalk/rpc";
 import { Channel } from "../channel.js";
-import { signalNumber } from "../signals.js";
+import { sendableSignal } from "../signals.js";
 import type { Process, Sandbox, SandboxCreateOptions, SandboxRuntime, SpawnOptions } from "../types.js";
 import { exitToWire, infoToWire, specFromWire } from "../wire.js";
 
@@ -102,8 +102,9 @@ export function sandboxServiceImpl(
     },
 
     async signalSandbox(req, ctx) {
+      const signal = sendableSignal(req.signal);
       const sandbox = await lookup(req.id, ctx);
-      await sandbox.signal(signalNumber(req.signal));
+      await sandbox.signal(signal);
       return {};
     },
 

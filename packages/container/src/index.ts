@@ -66,3 +66,4 @@ export {
   listContainers,
 } from "./container-record.js";
 export type { ContainerImage } from "./image-source.js";
+export { PortForward, type PortForwardOptions } from "./port-forward.js";

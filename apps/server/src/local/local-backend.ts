@@ -104,9 +104,9 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
 
   return {
     name: "local",
-    // Pause and resume, snapshots, warm pools, files, port forwarding, egress policy and detached
-    // execs are not built yet (issues 15 and 16).
-    capabilities: new Set(),
+    // Pause and resume, snapshots, warm pools, files, egress policy and detached execs are not
+    // built yet (issues 15 and 16).
+    capabilities: new Set(["port-forward"]),
     records,
     logs,
     secrets,

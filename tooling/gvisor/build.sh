@@ -7,6 +7,8 @@
 #   bash tooling/gvisor/build.sh shim    # prints the path of containerd-shim-runsc-v1
 #   bash tooling/gvisor/build.sh pty-relay # prints the path of chalk-pty-relay (cmd/chalk-pty-relay:
 #                                        # @chalk/sandbox's PTY relay, with the same pinned module)
+#   bash tooling/gvisor/build.sh fs-agent # prints the path of chalk-fs-agent (cmd/chalk-fs-agent: the
+#                                        # files API's helper that runs inside each container)
 #   bash tooling/gvisor/build.sh version # prints the pinned version
 #
 # Cache: ${CHALK_CACHE:-/var/cache/chalk}/gvisor/<version>/ for the binaries, and
@@ -84,5 +86,10 @@ case "$what" in
     build chalk-pty-relay chalk.dev/tooling/gvisor/cmd/chalk-pty-relay "$version+$hash"
     echo "$out/chalk-pty-relay"
     ;;
-  *) echo "usage: build.sh runsc|shim|pty-relay|version" >&2; exit 2 ;;
+  fs-agent)
+    hash=$(cat "$here"/cmd/chalk-fs-agent/*.go | sha256sum | cut -c1-16)
+    build chalk-fs-agent chalk.dev/tooling/gvisor/cmd/chalk-fs-agent "$version+$hash"
+    echo "$out/chalk-fs-agent"
+    ;;
+  *) echo "usage: build.sh runsc|shim|pty-relay|fs-agent|version" >&2; exit 2 ;;
 esac

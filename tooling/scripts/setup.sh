@@ -53,6 +53,7 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then export P
 command -v go >/dev/null 2>&1 || { echo "setup.sh: Go is needed to build gVisor (tooling/gvisor/go.mod)" >&2; exit 1; }
 runsc=$(bash tooling/gvisor/build.sh runsc)
 relay=$(bash tooling/gvisor/build.sh pty-relay)
+bash tooling/gvisor/build.sh fs-agent >/dev/null
 version=$("$runsc" --version | awk 'NR == 1 { print $3 }')
 [ "$version" = "$(bash tooling/gvisor/build.sh version)" ] || {
   echo "setup.sh: $runsc reports version $version, not the pinned one" >&2

@@ -16,6 +16,7 @@ import {
   checkTailLines,
   checkVolumes,
 } from "@chalk/spec";
+import { ContainerFs } from "./container-fs.js";
 import type {
   ContainerConnectOptions,
   ContainerCreateOptions,
@@ -68,6 +69,7 @@ export class Container implements AsyncDisposable {
   #imageUri = "";
   #info: ContainerInfo | undefined;
   #sandbox: LazySandbox | undefined;
+  #fs: ContainerFs | undefined;
   /** The last record the server sent. */
   #wire: ContainerInfoMessage | undefined;
   /** Settles once a `run()` in progress has the container accepted (or failed before). */
@@ -205,6 +207,22 @@ export class Container implements AsyncDisposable {
       this.#sandbox = new LazySandbox(info.sandboxId, () => runtime.get(info.sandboxId));
     }
     return this.#sandbox;
+  }
+
+  /**
+   * The files API of the running container: `readFile`, `readStream`, `writeFile`, `list`,
+   * `stat`, `mkdir` (`-p` by default), `remove`, `rename`, `watch`. Container paths, the
+   * container's own permissions; see {@link ContainerFs}.
+   *
+   * @example
+   * ```ts
+   * await c.fs.writeFile("/app/config.json", JSON.stringify(config));
+   * const text = await c.fs.readFile("/app/out.log", { encoding: "utf8" });
+   * ```
+   */
+  get fs(): ContainerFs {
+    this.#fs ??= new ContainerFs(this.#transport, () => this.id);
+    return this.#fs;
   }
 
   /**

@@ -45,6 +45,14 @@ export {
 } from "@chalk/spec";
 export { Volume, type VolumeUploadProgress } from "@chalk/volume";
 export { Container } from "./container.js";
+export {
+  ContainerFs,
+  type FileData,
+  type FileEvent,
+  type FileInfo,
+  type FileKind,
+  type FileWatch,
+} from "./container-fs.js";
 export type {
   ContainerBuildLog,
   ContainerConnectOptions,

@@ -205,6 +205,13 @@ export interface BackendContainer {
    */
   connectPort?(port: number, signal: AbortSignal): Promise<Duplex>;
   /**
+   * Where the files agent (`chalk-fs-agent`, tooling/gvisor/cmd/chalk-fs-agent) is inside this
+   * container, for the files API (capability `files`): the service starts it with
+   * `sandbox.spawn` on first use and speaks its framed protocol over its stdio. Undefined: this
+   * container has none (made before the backend shipped it, or a backend without the capability).
+   */
+  readonly filesAgentPath?: string | undefined;
+  /**
    * Stops the container (SIGTERM, up to `gracePeriodSeconds`, SIGKILL) and removes what the backend
    * made for it. Idempotent; a container that already ended is only cleaned up.
    */

@@ -20,6 +20,7 @@ import type {
 import { SqliteContainerRecords } from "../backend/sqlite-container-records.js";
 import type { ServerConfig } from "../config.js";
 import type { ServiceAdder } from "../service-adder.js";
+import { FILES_AGENT_MOUNT, FILES_AGENT_PATH, stageFilesAgent } from "./fs-agent-binary.js";
 import { localCapacity } from "./local-capacity.js";
 import { LocalContainer } from "./local-container.js";
 import { checkRootfsImages, LocalImages } from "./local-images.js";
@@ -63,6 +64,9 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
   const images = new LocalImages(config.rootfsImages, builder);
   const logs = new LocalLogStore(logsDir, config.containerLogMaxBytes);
   const mounts = new LocalMounts(volumeStore, join(config.dataDir, "mounts"));
+  const agentDir = await stageFilesAgent(runscPath, config.dataDir);
+  if (!agentDir)
+    log.warn("chalk-fs-agent is not built (bash tooling/gvisor/build.sh fs-agent): no files API");
   await mounts.recover();
   log.debug({ dataDir: config.dataDir, imagesDir: config.imagesDir }, "local backend open");
 
@@ -99,14 +103,21 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
     port: number | undefined,
   ) => {
     logs.track(id);
-    return new LocalContainer(id, sandbox, ip, port, async () => logs.untrack(id));
+    return new LocalContainer(
+      id,
+      sandbox,
+      ip,
+      port,
+      async () => logs.untrack(id),
+      agentDir ? FILES_AGENT_PATH : undefined,
+    );
   };
 
   return {
     name: "local",
-    // Pause and resume, snapshots, warm pools, files, egress policy and detached execs are not
+    // Pause and resume, snapshots, warm pools, egress policy and detached execs are not
     // built yet (issues 15 and 16).
-    capabilities: new Set(["port-forward"]),
+    capabilities: new Set(agentDir ? ["port-forward", "files"] : ["port-forward"]),
     records,
     logs,
     secrets,
@@ -141,7 +152,9 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
           cpu: `${launch.resources.cpuMillis}m`,
           memory: String(launch.resources.memoryBytes),
           ...(launch.port ? { network: { ports: [launch.port] } } : {}),
-          mounts: sources,
+          mounts: agentDir
+            ? [...sources, { source: agentDir, target: FILES_AGENT_MOUNT, readOnly: true }]
+            : sources,
           labels: { [CONTAINER_LABEL]: launch.id, [ENVIRONMENT_LABEL]: launch.environment },
         });
         const info = await sandbox.info();

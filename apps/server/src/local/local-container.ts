@@ -22,6 +22,8 @@ export class LocalContainer implements BackendContainer {
     readonly ip: string | undefined,
     readonly port: number | undefined,
     private readonly release: () => Promise<void>,
+    /** Where the files agent is inside the container; undefined without one. */
+    readonly filesAgentPath?: string | undefined,
   ) {
     this.#ended = sandbox.wait().then(
       (exit): ContainerEnd => ({ kind: "exited", exit }),

@@ -126,7 +126,7 @@ export class ContainerFs {
 
   /**
    * A file's bytes as they arrive, in chunks of at most 256 KiB, with backpressure: a reader that
-   * stops reading stalls the transfer (the server holds at most about 1 MiB of it).
+   * stops reading stalls the transfer (the server holds at most 4 MiB of it).
    */
   async *readStream(path: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
     checkPathArg(path);

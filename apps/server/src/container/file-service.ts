@@ -56,14 +56,21 @@ const TYPES: Record<AgentStat["type"], FileType> = {
   other: FileType.OTHER,
 };
 
-function statToWire(s: AgentStat): MessageInitShape<typeof FileStatSchema> {
+/** A whole number from the agent, or 0 (its output comes from inside the container: never trusted). */
+const whole = (n: unknown, max = Number.MAX_SAFE_INTEGER) =>
+  typeof n === "number" && Number.isSafeInteger(n) && n >= -max && n <= max ? n : 0;
+
+function statToWire(s: AgentStat | undefined): MessageInitShape<typeof FileStatSchema> {
+  if (!s || typeof s !== "object") {
+    throw new ChalkError(Code.Unavailable, "the container's files agent sent a malformed answer");
+  }
   return {
-    name: s.name,
-    type: TYPES[s.type],
-    size: BigInt(s.size),
-    mode: s.mode,
-    modifiedAtMs: BigInt(s.mtimeMs),
-    target: s.target ?? "",
+    name: typeof s.name === "string" ? s.name.slice(0, 4096) : "",
+    type: TYPES[s.type] ?? FileType.OTHER,
+    size: BigInt(Math.max(0, whole(s.size))),
+    mode: Math.max(0, whole(s.mode, 0o7777)),
+    modifiedAtMs: BigInt(whole(s.mtimeMs)),
+    target: typeof s.target === "string" ? s.target.slice(0, 4096) : "",
   };
 }
 
@@ -153,14 +160,14 @@ export function fileServiceImpl(
       const path = checkContainerPath(req.path, "path");
       const agent = await agentFor(ctx.environment, req.container);
       const a = await agent.call({ op: "list", path });
-      return { entries: (a.entries ?? []).map(statToWire) };
+      return { entries: (Array.isArray(a.entries) ? a.entries : []).map(statToWire) };
     },
 
     async statFile(req, ctx) {
       const path = checkContainerPath(req.path, "path");
       const agent = await agentFor(ctx.environment, req.container);
       const a = await agent.call({ op: "stat", path });
-      return { stat: statToWire(a.stat as AgentStat) };
+      return { stat: statToWire(a.stat) };
     },
 
     async makeDirectory(req, ctx) {
@@ -198,7 +205,10 @@ export function fileServiceImpl(
           yield {
             event: {
               case: "file" as const,
-              value: { type: EVENTS[e.type] ?? FileEventType.UNSPECIFIED, path: e.path },
+              value: {
+                type: EVENTS[e.type] ?? FileEventType.UNSPECIFIED,
+                path: typeof e.path === "string" ? e.path.slice(0, 4096) : "",
+              },
             },
           };
       }

@@ -36,8 +36,8 @@ export interface AgentAnswer {
 
 const MAX_HEADER = 64 * 1024;
 const MAX_BODY = 1024 * 1024;
-/** Chunks of a read in flight (the agent's are 256 KiB): at most 1 MiB buffered per read. */
-const READ_WINDOW = 4;
+/** Chunks of a read in flight (the agent's are 256 KiB): at most 4 MiB buffered per read. */
+const READ_WINDOW = 16;
 /** Events a watcher may fall behind by before its watch ends with resource_exhausted. */
 const WATCH_QUEUE = 1024;
 
@@ -53,7 +53,8 @@ const CODES: Record<string, Code> = {
 
 /** The agent's error as a ChalkError with its code; its message names the path. */
 function agentError(e: { code: string; message: string }): ChalkError {
-  return new ChalkError(CODES[e.code] ?? Code.Unknown, e.message);
+  // The agent runs inside the container: an answer it should never give is the agent failing.
+  return new ChalkError(CODES[String(e.code)] ?? Code.Unavailable, String(e.message).slice(0, 1000));
 }
 
 /** Encodes one frame: header length, body length (both u32 big-endian), header JSON, body. */

@@ -10,18 +10,14 @@
  *   `c.fs.writeFile` of a stream vs `spawn(["sh", "-c", "cat > path"])` fed through stdin.
  * Medians of milliseconds. Results go to stdout and bench/results/files.md.
  */
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { loadavg } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Container } from "@chalk/container";
 import { removeDataDir, startServerProcess } from "@chalk/server/testing";
+import { loadAverage, minbaseServerArgs, repoRoot } from "./server-bench.js";
 import { median } from "./stats.js";
 
-const IMAGES_DIR = "/var/cache/chalk/images";
-const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const MiB = 1024 * 1024;
 const SMALL_ROUNDS = 15;
 const LARGE_ROUNDS = 3;
@@ -60,15 +56,8 @@ async function spawnWrite(c: Container, path: string, block: Buffer): Promise<vo
 }
 
 async function main(): Promise<void> {
-  const loadStart = loadavg()
-    .map((x) => x.toFixed(1))
-    .join(", ");
-  const rootfs = execFileSync("bash", [join(repoRoot, "tooling/scripts/rootfs.sh")], {
-    encoding: "utf8",
-  }).trim();
-  const server = await startServerProcess({
-    args: ["--images-dir", IMAGES_DIR, "--rootfs-image", `minbase=${rootfs}`],
-  });
+  const loadStart = loadAverage();
+  const server = await startServerProcess({ args: minbaseServerArgs() });
   let c: Container | undefined;
   try {
     c = await new Container({
@@ -143,9 +132,7 @@ async function main(): Promise<void> {
 ratio under 1 means the files API is faster.
 
 Machine: 2 cores, Node ${process.version}. Run on ${new Date().toISOString().slice(0, 10)}.
-Load average (1, 5, 15 min) at the start: ${loadStart}; at the end: ${loadavg()
-        .map((x) => x.toFixed(1))
-        .join(", ")} (a shared machine).
+Load average (1, 5, 15 min) at the start: ${loadStart}; at the end: ${loadAverage()} (a shared machine).
 Rerun: \`pnpm --filter @chalk/bench run bench:files\`.
 
 ${table}

@@ -8,11 +8,8 @@
  *
  * Medians of MiB/s. Results go to stdout and bench/results/port-forward.md.
  */
-import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { loadavg } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Container } from "@chalk/container";
 import { removeDataDir, type ServerProcess, startServerProcess } from "@chalk/server/testing";
 import {
@@ -20,12 +17,11 @@ import {
   FORWARD_ENTRYPOINT,
   FORWARD_PORT,
 } from "../../packages/container/test/port-forward-server.ts";
+import { loadAverage, minbaseServerArgs, repoRoot } from "./server-bench.js";
 import { median } from "./stats.js";
 
 const ROUNDS = 5;
 const SIZE_MIB = 100;
-const IMAGES_DIR = "/var/cache/chalk/images";
-const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
 async function mibPerSec(address: string): Promise<number> {
   const t = performance.now();
@@ -49,13 +45,8 @@ async function forwardServer(server: ServerProcess, name: string): Promise<Conta
 }
 
 async function main(): Promise<void> {
-  const loadStart = loadavg()
-    .map((x) => x.toFixed(1))
-    .join(", ");
-  const rootfs = execFileSync("bash", [join(repoRoot, "tooling/scripts/rootfs.sh")], {
-    encoding: "utf8",
-  }).trim();
-  const args = ["--images-dir", IMAGES_DIR, "--rootfs-image", `minbase=${rootfs}`];
+  const loadStart = loadAverage();
+  const args = minbaseServerArgs();
   const plain = await startServerProcess({ args });
   const tls = await startServerProcess({ args, tls: true });
   const started: Container[] = [];
@@ -110,9 +101,7 @@ straight from the container's address (the floor), measured in the same run, int
 download at a time. Medians. The ratio is forwarded / direct throughput (1.00: as fast).
 
 Machine: 2 cores, Node ${process.version}. Run on ${new Date().toISOString().slice(0, 10)}.
-Load average (1, 5, 15 min) at the start: ${loadStart}; at the end: ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(", ")} (a shared machine).
+Load average (1, 5, 15 min) at the start: ${loadStart}; at the end: ${loadAverage()} (a shared machine).
 Rerun: \`pnpm --filter @chalk/bench run bench:port-forward\`.
 
 ${table}

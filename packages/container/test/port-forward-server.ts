@@ -5,6 +5,7 @@
  * - `GET /hello …` (HTTP): a short text body; `GET /FILE …`: the file's bytes with its length.
  * - `ECHO`: echoes every byte until the client half-closes, then writes `TOTAL n` and closes (a
  *   client→container half-close that arrives as a FIN while the container can still write).
+ * - `CLOSE`: closes at once, while the client may still be writing.
  * - `SHUT`: writes `bye`, half-closes its side (FIN), then reads until the client's FIN and writes
  *   what it read to `/tmp/after-shut` (a container→client half-close while the client can still
  *   write).
@@ -39,6 +40,8 @@ while (1) {
     my $n = 0;
     while (my $r = sysread($c, my $buf, 65536)) { $n += $r; wr($c, $buf); }
     wr($c, "TOTAL $n\n");
+  } elsif ($first eq "CLOSE\n") {
+    # Closes at once, unread bytes and all: the client's further writes meet a reset.
   } elsif ($first eq "SHUT\n") {
     wr($c, "bye\n");
     shutdown($c, 1);

@@ -124,6 +124,27 @@ describe("c.forward(port)", () => {
     expect(after).toBe("written after the container's FIN");
   });
 
+  test("a container that closes while the client still writes ends that connection only", async ({ run }) => {
+    const c = await run({ ...server, name: unique("fwd-close") });
+    await using fwd = await c.forward(FORWARD_PORT);
+    for (let i = 0; i < 5; i++) {
+      const s = await dial(fwd.address);
+      s.on("error", () => undefined);
+      const closed = new Promise((r) => s.once("close", r));
+      s.write("CLOSE\n");
+      // Keep writing after the container closed: the tunnel ends, nothing else does.
+      for (let j = 0; j < 64 && !s.destroyed; j++) {
+        s.write(randomBytes(64 * 1024));
+        await sleep(5);
+      }
+      s.end();
+      await closed;
+    }
+    // The forward and the server still serve.
+    expect(await (await fetch(`http://${fwd.address}/hello`)).text()).toBe("hello from the container\n");
+    expect(ctx.server.exitCode).toBeNull();
+  });
+
   test("a reader that stops reading stalls the container's writer; memory stays bounded", async ({ run }) => {
     const c = await run({ ...server, name: unique("fwd-slow") });
     await c.exec("sh", "-c", "head -c 209715200 /dev/zero > /tmp/zeros");

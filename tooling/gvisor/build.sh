@@ -9,6 +9,8 @@
 #                                        # @chalk/sandbox's PTY relay, with the same pinned module)
 #   bash tooling/gvisor/build.sh log-writer # prints the path of chalk-log-writer (cmd/chalk-log-writer:
 #                                        # @chalk/sandbox's size-bounded writer of init logs)
+#   bash tooling/gvisor/build.sh fs-agent # prints the path of chalk-fs-agent (cmd/chalk-fs-agent: the
+#                                        # files API's helper that runs inside each container)
 #   bash tooling/gvisor/build.sh version # prints the pinned version
 #
 # Cache: ${CHALK_CACHE:-/var/cache/chalk}/gvisor/<version>/ for the binaries, and
@@ -91,5 +93,10 @@ case "$what" in
     build chalk-log-writer chalk.dev/tooling/gvisor/cmd/chalk-log-writer "$version+$hash"
     echo "$out/chalk-log-writer"
     ;;
-  *) echo "usage: build.sh runsc|shim|pty-relay|log-writer|version" >&2; exit 2 ;;
+  fs-agent)
+    hash=$(cat "$here"/cmd/chalk-fs-agent/*.go | sha256sum | cut -c1-16)
+    build chalk-fs-agent chalk.dev/tooling/gvisor/cmd/chalk-fs-agent "$version+$hash"
+    echo "$out/chalk-fs-agent"
+    ;;
+  *) echo "usage: build.sh runsc|shim|pty-relay|log-writer|fs-agent|version" >&2; exit 2 ;;
 esac

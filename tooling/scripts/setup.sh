@@ -54,6 +54,7 @@ command -v go >/dev/null 2>&1 || { echo "setup.sh: Go is needed to build gVisor 
 runsc=$(bash tooling/gvisor/build.sh runsc)
 relay=$(bash tooling/gvisor/build.sh pty-relay)
 logwriter=$(bash tooling/gvisor/build.sh log-writer)
+bash tooling/gvisor/build.sh fs-agent >/dev/null
 version=$("$runsc" --version | awk 'NR == 1 { print $3 }')
 [ "$version" = "$(bash tooling/gvisor/build.sh version)" ] || {
   echo "setup.sh: $runsc reports version $version, not the pinned one" >&2

@@ -8,6 +8,7 @@ import { execCommand } from "./commands/exec.js";
 import { imageCommand } from "./commands/image.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { logsCommand } from "./commands/logs.js";
+import { portForwardCommand } from "./commands/port-forward.js";
 import { psCommand } from "./commands/ps.js";
 import { runCommand } from "./commands/run.js";
 import { secretCommand } from "./commands/secret.js";
@@ -45,6 +46,7 @@ Examples:
     psCommand(),
     inspectCommand(),
     stopCommand(),
+    portForwardCommand(),
     cpCommand(),
     volumeCommand(),
     secretCommand(),

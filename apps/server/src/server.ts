@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from "node:http";
 import { parseMemory } from "@chalk/core";
 import { ContainerService } from "@chalk/proto/container/v1";
+import { ContainerFileService } from "@chalk/proto/container/v1/files";
 import { SandboxService } from "@chalk/proto/sandbox/v1";
 import { type AddServiceOptions, addService, createServer } from "@chalk/rpc";
 import { sandboxServiceImpl } from "@chalk/sandbox/server";
@@ -10,6 +11,7 @@ import type { ComputeBackend } from "./backend/compute-backend.js";
 import { environmentDefaults, type ServerConfig } from "./config.js";
 import { containerServiceImpl } from "./container/container-service.js";
 import { Containers } from "./container/containers.js";
+import { fileServiceImpl } from "./container/file-service.js";
 import { reconcile } from "./container/reconcile.js";
 import { callCode, createLogger, logCall } from "./logging.js";
 import { ServerMetrics } from "./metrics.js";
@@ -66,6 +68,7 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
   const server = createServer({ address: config.listen, tls: config.tls });
   const add: ServiceAdder = (service, impl) => addService(server, service, impl, serviceOptions);
   add(ContainerService, containerServiceImpl(containers, metrics));
+  add(ContainerFileService, fileServiceImpl(containers, metrics));
   add(
     SandboxService,
     sandboxServiceImpl(backend.sandboxes, {

@@ -175,6 +175,7 @@ describe("chalk-server", () => {
     expect(names).toEqual(
       expect.arrayContaining([
         "chalk.container.v1.ContainerService",
+        "chalk.container.v1.ContainerFileService",
         "chalk.sandbox.v1.SandboxService",
         "chalk.volume.v1.VolumeService",
         "chalk.secrets.v1.SecretService",

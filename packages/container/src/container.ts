@@ -16,6 +16,7 @@ import {
   checkTailLines,
   checkVolumes,
 } from "@chalk/spec";
+import { ContainerFs } from "./container-fs.js";
 import type {
   ContainerConnectOptions,
   ContainerCreateOptions,
@@ -29,6 +30,7 @@ import type {
 import { infoOf, runContainer, runError } from "./container-run.js";
 import { checkImage } from "./image-source.js";
 import { LazySandbox } from "./lazy-sandbox.js";
+import { PortForward, type PortForwardOptions } from "./port-forward.js";
 
 const decoder = new TextDecoder();
 
@@ -67,6 +69,7 @@ export class Container implements AsyncDisposable {
   #imageUri = "";
   #info: ContainerInfo | undefined;
   #sandbox: LazySandbox | undefined;
+  #fs: ContainerFs | undefined;
   /** The last record the server sent. */
   #wire: ContainerInfoMessage | undefined;
   /** Settles once a `run()` in progress has the container accepted (or failed before). */
@@ -204,6 +207,22 @@ export class Container implements AsyncDisposable {
       this.#sandbox = new LazySandbox(info.sandboxId, () => runtime.get(info.sandboxId));
     }
     return this.#sandbox;
+  }
+
+  /**
+   * The files API of the running container: `readFile`, `readStream`, `writeFile`, `list`,
+   * `stat`, `mkdir` (`-p` by default), `remove`, `rename`, `watch`. Container paths, the
+   * container's own permissions; see {@link ContainerFs}.
+   *
+   * @example
+   * ```ts
+   * await c.fs.writeFile("/app/config.json", JSON.stringify(config));
+   * const text = await c.fs.readFile("/app/out.log", { encoding: "utf8" });
+   * ```
+   */
+  get fs(): ContainerFs {
+    this.#fs ??= new ContainerFs(this.#transport, () => this.id);
+    return this.#fs;
   }
 
   /**
@@ -367,6 +386,35 @@ export class Container implements AsyncDisposable {
       for await (const chunk of stream) chunks.push(chunk.data);
       return decoder.decode(Buffer.concat(chunks));
     })();
+  }
+
+  /**
+   * Forwards a local port to `port` inside the running container, as `kubectl port-forward`: every
+   * connection to the returned listener (on 127.0.0.1, a free port unless `localPort` says) is
+   * tunnelled through the server over this container's connection (its token, TLS when it uses
+   * TLS), so it works from a machine that cannot reach the container's address. The server
+   * connects only to the container's own address. `await fwd.close()` stops it.
+   *
+   * Rejects with invalid_argument for a bad port. Each connection then fails on its own (the local
+   * socket is reset; `onError` says why): failed_precondition when the container is not Running or
+   * has no network (it was made without `port`), unavailable when nothing listens on the port,
+   * unimplemented on a backend without port forwarding.
+   *
+   * @example
+   * ```ts
+   * await using fwd = await c.forward(8080);
+   * const res = await fetch(`http://${fwd.address}/`);
+   * ```
+   */
+  async forward(port: number, options: PortForwardOptions = {}): Promise<PortForward> {
+    await this.refresh();
+    if (this.info.status !== "Running") {
+      throw new ChalkError(
+        Code.FailedPrecondition,
+        `container ${JSON.stringify(this.name)} is ${this.info.status}; port forwarding needs a Running container`,
+      );
+    }
+    return PortForward.open(this.#client, this.id, port, options);
   }
 
   /** Stops the container (`await using c = await new Container(...).run()`). */

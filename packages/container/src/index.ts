@@ -45,6 +45,14 @@ export {
 } from "@chalk/spec";
 export { Volume, type VolumeUploadProgress } from "@chalk/volume";
 export { Container } from "./container.js";
+export {
+  ContainerFs,
+  type FileData,
+  type FileEvent,
+  type FileInfo,
+  type FileKind,
+  type FileWatch,
+} from "./container-fs.js";
 export type {
   ContainerBuildLog,
   ContainerConnectOptions,
@@ -66,3 +74,4 @@ export {
   listContainers,
 } from "./container-record.js";
 export type { ContainerImage } from "./image-source.js";
+export { PortForward, type PortForwardOptions } from "./port-forward.js";

@@ -37,6 +37,35 @@ describe("server restarts", () => {
     await a2.stop();
   });
 
+  test("the files API and port forwarding work on an adopted container after kill -9 of the server", async ({
+    run,
+  }) => {
+    const { FORWARD_ENTRYPOINT, FORWARD_PORT } = await import("./port-forward-server.js");
+    const c = await run({
+      image: base,
+      name: "files-survivor",
+      port: FORWARD_PORT,
+      entrypoint: FORWARD_ENTRYPOINT,
+      readiness: { port: FORWARD_PORT },
+    });
+    await c.fs.writeFile("/tmp/kept", "before the restart");
+    await ctx.server.kill("SIGKILL");
+    await ctx.server.restart();
+    const again = await Container.fromId(c.id, { transport: ctx.server.transport() });
+    // A new files agent starts for the adopted container; the old one ended with its stdin.
+    expect(await again.fs.readFile("/tmp/kept", { encoding: "utf8" })).toBe("before the restart");
+    await again.fs.writeFile("/tmp/after", "after");
+    const agents = await again.exec(
+      "sh",
+      "-c",
+      "for p in /proc/[0-9]*; do readlink $p/exe; done 2>/dev/null | grep -c chalk-fs-agent",
+    );
+    expect(agents.stdoutText.trim()).toBe("1");
+    await using fwd = await again.forward(FORWARD_PORT);
+    expect(await (await fetch(`http://${fwd.address}/hello`)).text()).toBe("hello from the container\n");
+    await again.stop();
+  });
+
   test("a sandbox that vanished while the server was down is marked Failed with the reason", async ({
     run,
   }) => {

@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import type { GpuRequest } from "@chalk/core";
 import type { ProcessExit, Sandbox, SandboxRuntime } from "@chalk/sandbox";
 import type { ImageSource, SecretRef } from "@chalk/spec";
@@ -88,7 +89,7 @@ export interface ComputeBackend {
   readonly sandboxes: SandboxRuntime;
 
   /**
-   * The optional capabilities this backend has (none yet on any backend). The container service
+   * The optional capabilities this backend has (`local`: `port-forward`). The container service
    * refuses a call that needs one the backend lacks with {@link requireCapability}'s typed
    * unimplemented error, naming the backends that have it.
    */
@@ -203,6 +204,21 @@ export interface BackendContainer {
   ended(): Promise<ContainerEnd>;
   /** Whether `port` inside the container accepts a TCP connection now. */
   probePort(port: number): Promise<boolean>;
+  /**
+   * Opens one TCP connection to `port` at the container's own address, for port forwarding
+   * (capability `port-forward`; a backend without it leaves this out). The stream is half-open
+   * capable: ending its writable side sends a FIN and reading goes on. Never dials another host.
+   * Throws failed_precondition when the container has no network, unavailable when the port
+   * refuses the connection, and aborts (rejecting) with `signal`.
+   */
+  connectPort?(port: number, signal: AbortSignal): Promise<Duplex>;
+  /**
+   * Where the files agent (`chalk-fs-agent`, tooling/gvisor/cmd/chalk-fs-agent) is inside this
+   * container, for the files API (capability `files`): the service starts it with
+   * `sandbox.spawn` on first use and speaks its framed protocol over its stdio. Undefined: this
+   * container has none (made before the backend shipped it, or a backend without the capability).
+   */
+  readonly filesAgentPath?: string | undefined;
   /**
    * Stops the container (SIGTERM, up to `gracePeriodSeconds`, SIGKILL) and removes what the backend
    * made for it. Idempotent; a container that already ended is only cleaned up.

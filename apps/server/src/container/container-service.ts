@@ -17,6 +17,7 @@ import type { ContainerRef } from "../backend/container-records.js";
 import type { ServerMetrics } from "../metrics.js";
 import { containerToWire } from "./container-wire.js";
 import type { Containers } from "./containers.js";
+import { portForward } from "./port-forward.js";
 import type { RunEvent } from "./run-events.js";
 
 type RefMessage = { ref: { case: "id" | "name"; value: string } | { case: undefined; value?: undefined } };
@@ -141,6 +142,10 @@ export function containerServiceImpl(
       } finally {
         metrics.execSeconds.observe((performance.now() - began) / 1000);
       }
+    },
+
+    portForward(requests, ctx) {
+      return portForward(containers, metrics, requests, ctx);
     },
 
     async *containerLogs(req, ctx) {

@@ -20,6 +20,7 @@ import type {
 import { SqliteContainerRecords } from "../backend/sqlite-container-records.js";
 import type { ServerConfig } from "../config.js";
 import type { ServiceAdder } from "../service-adder.js";
+import { FILES_AGENT_MOUNT, FILES_AGENT_PATH, stageFilesAgent } from "./fs-agent-binary.js";
 import { localCapacity } from "./local-capacity.js";
 import { LocalContainer } from "./local-container.js";
 import { checkRootfsImages, LocalImages } from "./local-images.js";
@@ -69,6 +70,10 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
   const images = new LocalImages(config.rootfsImages, builder);
   const logs = new LocalLogStore(logsDir, config.containerLogMaxBytes);
   const mounts = new LocalMounts(volumeStore, join(config.dataDir, "mounts"));
+  const agentDir = await stageFilesAgent(runscPath, config.dataDir);
+  if (!agentDir)
+    log.warn("chalk-fs-agent is not built (bash tooling/gvisor/build.sh fs-agent): no files API");
+  const filesAgentPath = agentDir ? FILES_AGENT_PATH : undefined;
   await mounts.recover();
   log.debug({ dataDir: config.dataDir, imagesDir: config.imagesDir }, "local backend open");
 
@@ -100,9 +105,9 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
 
   return {
     name: "local",
-    // Pause and resume, snapshots, warm pools, files, port forwarding, egress policy and detached
-    // execs are not built yet (issues 15 and 16).
-    capabilities: new Set(),
+    // Pause and resume, snapshots, warm pools, egress policy and detached execs are not
+    // built yet (issues 15 and 16).
+    capabilities: new Set(agentDir ? ["port-forward", "files"] : ["port-forward"]),
     records,
     logs,
     secrets,
@@ -140,11 +145,13 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
           cpu: `${launch.resources.cpuMillis}m`,
           memory: String(launch.resources.memoryBytes),
           ...(launch.port ? { network: { ports: [launch.port] } } : {}),
-          mounts: sources,
+          mounts: agentDir
+            ? [...sources, { source: agentDir, target: FILES_AGENT_MOUNT, readOnly: true }]
+            : sources,
           labels: { [CONTAINER_LABEL]: launch.id, [ENVIRONMENT_LABEL]: launch.environment },
         });
         const info = await sandbox.info();
-        return new LocalContainer(launch.id, sandbox, info.address, launch.port);
+        return new LocalContainer(launch.id, sandbox, info.address, launch.port, filesAgentPath);
       } finally {
         // The sandbox holds its own copies of the mounts now (or never started): unstage them.
         await mounts.release(launch.id);
@@ -157,7 +164,7 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
       if (!info.labels[CONTAINER_LABEL])
         throw new ChalkError(Code.NotFound, `container ${JSON.stringify(id)} not found`);
       const port = info.address ? await portOf(records, id) : undefined;
-      return new LocalContainer(id, sandbox, info.address, port);
+      return new LocalContainer(id, sandbox, info.address, port, filesAgentPath);
     },
 
     async listContainers(): Promise<string[]> {

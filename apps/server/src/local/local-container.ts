@@ -1,7 +1,8 @@
-import { connect } from "node:net";
-import { ChalkError } from "@chalk/core";
+import { connect, type Socket } from "node:net";
+import { ChalkError, Code } from "@chalk/core";
 import type { Sandbox } from "@chalk/sandbox";
 import type { BackendContainer, ContainerEnd } from "../backend/compute-backend.js";
+import { connectPort } from "./connect-port.js";
 
 /** How long a port probe waits for a connection, in milliseconds. */
 const PROBE_TIMEOUT_MS = 500;
@@ -20,6 +21,8 @@ export class LocalContainer implements BackendContainer {
     /** The sandbox's IPv4 address, when it has a network. */
     readonly ip: string | undefined,
     readonly port: number | undefined,
+    /** Where the files agent is inside the container; undefined without one. */
+    readonly filesAgentPath?: string | undefined,
   ) {
     this.#ended = sandbox.wait().then(
       (exit): ContainerEnd => ({ kind: "exited", exit }),
@@ -55,6 +58,22 @@ export class LocalContainer implements BackendContainer {
       socket.once("timeout", () => done(false));
       socket.once("error", () => done(false));
     });
+  }
+
+  /**
+   * A TCP connection to `port` at the sandbox's own address on its veth (the host reaches every
+   * port of it); failed_precondition when the container has no network.
+   */
+  connectPort(port: number, signal: AbortSignal): Promise<Socket> {
+    if (!this.ip) {
+      return Promise.reject(
+        new ChalkError(
+          Code.FailedPrecondition,
+          `container ${this.id} has no network (it was created without a port); port forwarding needs one`,
+        ),
+      );
+    }
+    return connectPort(this.ip, port, `container ${this.id}`, signal);
   }
 
   async stop(gracePeriodSeconds: number): Promise<void> {

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chalk/container/v1/container.proto.
  */
 export const file_chalk_container_v1_container: GenFile = /*@__PURE__*/
-  fileDesc("CiJjaGFsay9jb250YWluZXIvdjEvY29udGFpbmVyLnByb3RvEhJjaGFsay5jb250YWluZXIudjEiTgoJUmVhZGluZXNzEg4KBHBvcnQYASABKA1IABISCghsb2dfbGluZRgCIAEoCUgAEhQKDHRpbWVvdXRfc2VjcxgDIAEoAUIHCgVjaGVjayI2CgtJbWFnZVNvdXJjZRINCgN1cmkYASABKAlIABIOCgRzcGVjGAIgASgMSABCCAoGc291cmNlIkIKC1ZvbHVtZU1vdW50EgwKBG5hbWUYASABKAkSEgoKbW91bnRfcGF0aBgCIAEoCRIRCglyZWFkX29ubHkYAyABKAgiVQoLVXBsb2FkTW91bnQSEwoLdm9sdW1lX25hbWUYASABKAkSMQoHdGFyZ2V0cxgCIAMoCzIgLmNoYWxrLmNvbnRhaW5lci52MS5VcGxvYWRUYXJnZXQiLgoMVXBsb2FkVGFyZ2V0Eg4KBnNvdXJjZRgBIAEoCRIOCgZ0YXJnZXQYAiABKAkixAMKDUNvbnRhaW5lclNwZWMSDAoEbmFtZRgBIAEoCRIuCgVpbWFnZRgCIAEoCzIfLmNoYWxrLmNvbnRhaW5lci52MS5JbWFnZVNvdXJjZRILCgNjcHUYAyABKAkSDgoGbWVtb3J5GAQgASgJEgsKA2dwdRgFIAEoCRI3CgNlbnYYBiADKAsyKi5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVyU3BlYy5FbnZFbnRyeRIvCgdzZWNyZXRzGAcgAygLMh4uY2hhbGsuc2VjcmV0cy52MS5TZWNyZXRTb3VyY2USMAoHdm9sdW1lcxgIIAMoCzIfLmNoYWxrLmNvbnRhaW5lci52MS5Wb2x1bWVNb3VudBIMCgRwb3J0GAkgASgNEhIKCmVudHJ5cG9pbnQYCiADKAkSLwoGdXBsb2FkGAsgASgLMh8uY2hhbGsuY29udGFpbmVyLnYxLlVwbG9hZE1vdW50EjAKCXJlYWRpbmVzcxgMIAEoCzIdLmNoYWxrLmNvbnRhaW5lci52MS5SZWFkaW5lc3MaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI1CglTZWNyZXRSZWYSDAoEa2luZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBGtleXMYAyADKAkiQgoJUmVzb3VyY2VzEhIKCmNwdV9taWxsaXMYASABKA0SFAoMbWVtb3J5X2J5dGVzGAIgASgEEgsKA2dwdRgDIAEoCSKmBQoNQ29udGFpbmVySW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEjMKBnN0YXR1cxgDIAEoDjIjLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJTdGF0dXMSFgoOc3RhdHVzX21lc3NhZ2UYBCABKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg1zdG9wcGVkX2F0X21zGAYgASgDEg8KB2FkZHJlc3MYByABKAkSEQoJaW1hZ2VfdXJpGAggASgJEhQKDGltYWdlX2RpZ2VzdBgJIAEoCRIwCglyZXNvdXJjZXMYCiABKAsyHS5jaGFsay5jb250YWluZXIudjEuUmVzb3VyY2VzEjcKA2VudhgLIAMoCzIqLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJJbmZvLkVudkVudHJ5Ei4KB3NlY3JldHMYDCADKAsyHS5jaGFsay5jb250YWluZXIudjEuU2VjcmV0UmVmEjAKB3ZvbHVtZXMYDSADKAsyHy5jaGFsay5jb250YWluZXIudjEuVm9sdW1lTW91bnQSDAoEcG9ydBgOIAEoDRISCgplbnRyeXBvaW50GA8gAygJEhIKCnNhbmRib3hfaWQYECABKAkSFgoJZXhpdF9jb2RlGBEgASgFSACIAQESLwoJcnVuX3BoYXNlGBIgASgOMhwuY2hhbGsuY29udGFpbmVyLnYxLlJ1blBoYXNlEjAKCXJlYWRpbmVzcxgTIAEoCzIdLmNoYWxrLmNvbnRhaW5lci52MS5SZWFkaW5lc3MSDgoGcmVhc29uGBQgASgJGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2V4aXRfY29kZSI1CghCdWlsZExvZxIMCgRzdGVwGAEgASgNEg0KBXN0ZXBzGAIgASgNEgwKBHRleHQYAyABKAkiYgoTUnVuQ29udGFpbmVyUmVxdWVzdBIvCgRzcGVjGAEgASgLMiEuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lclNwZWMSGgoScmVhZHlfdGltZW91dF9zZWNzGAIgASgBIooBChRSdW5Db250YWluZXJSZXNwb25zZRIxCglidWlsZF9sb2cYASABKAsyHC5jaGFsay5jb250YWluZXIudjEuQnVpbGRMb2dIABI2Cgljb250YWluZXIYAiABKAsyIS5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVySW5mb0gAQgcKBWV2ZW50ImUKFkNyZWF0ZUNvbnRhaW5lclJlcXVlc3QSLwoEc3BlYxgBIAEoCzIhLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJTcGVjEhoKEnJlYWR5X3RpbWVvdXRfc2VjcxgCIAEoASJPChdDcmVhdGVDb250YWluZXJSZXNwb25zZRI0Cgljb250YWluZXIYASABKAsyIS5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVySW5mbyI8ChVTdGFydENvbnRhaW5lclJlcXVlc3QSDAoCaWQYASABKAlIABIOCgRuYW1lGAIgASgJSABCBQoDcmVmIowBChZTdGFydENvbnRhaW5lclJlc3BvbnNlEjEKCWJ1aWxkX2xvZxgBIAEoCzIcLmNoYWxrLmNvbnRhaW5lci52MS5CdWlsZExvZ0gAEjYKCWNvbnRhaW5lchgCIAEoCzIhLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJJbmZvSABCBwoFZXZlbnQiOgoTR2V0Q29udGFpbmVyUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIAEIFCgNyZWYiTAoUR2V0Q29udGFpbmVyUmVzcG9uc2USNAoJY29udGFpbmVyGAEgASgLMiEuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckluZm8iWwoVTGlzdENvbnRhaW5lcnNSZXF1ZXN0EjMKBnN0YXR1cxgBIAEoDjIjLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJTdGF0dXMSDQoFbGltaXQYAiABKA0iTwoWTGlzdENvbnRhaW5lcnNSZXNwb25zZRI1Cgpjb250YWluZXJzGAEgAygLMiEuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckluZm8iWQoUU3RvcENvbnRhaW5lclJlcXVlc3QSDAoCaWQYASABKAlIABIOCgRuYW1lGAIgASgJSAASHAoUZ3JhY2VfcGVyaW9kX3NlY29uZHMYAyABKAFCBQoDcmVmIk0KFVN0b3BDb250YWluZXJSZXNwb25zZRI0Cgljb250YWluZXIYASABKAsyIS5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVySW5mbyLuAQoURXhlY0NvbnRhaW5lclJlcXVlc3QSDAoCaWQYASABKAlIABIOCgRuYW1lGAIgASgJSAASDwoHY29tbWFuZBgDIAMoCRIUCgx0aW1lb3V0X3NlY3MYBCABKAESDQoFc3RkaW4YBSABKAwSPgoDZW52GAYgAygLMjEuY2hhbGsuY29udGFpbmVyLnYxLkV4ZWNDb250YWluZXJSZXF1ZXN0LkVudkVudHJ5Eg8KB3dvcmtkaXIYByABKAkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIFCgNyZWYigAEKFUV4ZWNDb250YWluZXJSZXNwb25zZRIOCgZzdGRvdXQYASABKAwSDgoGc3RkZXJyGAIgASgMEhYKCWV4aXRfY29kZRgDIAEoBUgAiAEBEg4KBnNpZ25hbBgEIAEoBRIRCgl0aW1lZF9vdXQYBSABKAhCDAoKX2V4aXRfY29kZSJfChRDb250YWluZXJMb2dzUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIABIOCgZmb2xsb3cYAyABKAgSEgoKdGFpbF9saW5lcxgEIAEoDUIFCgNyZWYiJQoVQ29udGFpbmVyTG9nc1Jlc3BvbnNlEgwKBGRhdGEYASABKAwq6AEKD0NvbnRhaW5lclN0YXR1cxIgChxDT05UQUlORVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHAoYQ09OVEFJTkVSX1NUQVRVU19QRU5ESU5HEAESHAoYQ09OVEFJTkVSX1NUQVRVU19SVU5OSU5HEAISHgoaQ09OVEFJTkVSX1NUQVRVU19TVUNDRUVERUQQAxIbChdDT05UQUlORVJfU1RBVFVTX0ZBSUxFRBAEEhwKGENPTlRBSU5FUl9TVEFUVVNfU1RPUFBFRBAFEhwKGENPTlRBSU5FUl9TVEFUVVNfVU5LTk9XThAGKn8KCFJ1blBoYXNlEhkKFVJVTl9QSEFTRV9VTlNQRUNJRklFRBAAEhQKEFJVTl9QSEFTRV9VUExPQUQQARITCg9SVU5fUEhBU0VfQlVJTEQQAhIUChBSVU5fUEhBU0VfQ1JFQVRFEAMSFwoTUlVOX1BIQVNFX1JFQURJTkVTUxAEMs4GChBDb250YWluZXJTZXJ2aWNlEmMKDFJ1bkNvbnRhaW5lchInLmNoYWxrLmNvbnRhaW5lci52MS5SdW5Db250YWluZXJSZXF1ZXN0GiguY2hhbGsuY29udGFpbmVyLnYxLlJ1bkNvbnRhaW5lclJlc3BvbnNlMAESagoPQ3JlYXRlQ29udGFpbmVyEiouY2hhbGsuY29udGFpbmVyLnYxLkNyZWF0ZUNvbnRhaW5lclJlcXVlc3QaKy5jaGFsay5jb250YWluZXIudjEuQ3JlYXRlQ29udGFpbmVyUmVzcG9uc2USaQoOU3RhcnRDb250YWluZXISKS5jaGFsay5jb250YWluZXIudjEuU3RhcnRDb250YWluZXJSZXF1ZXN0GiouY2hhbGsuY29udGFpbmVyLnYxLlN0YXJ0Q29udGFpbmVyUmVzcG9uc2UwARJhCgxHZXRDb250YWluZXISJy5jaGFsay5jb250YWluZXIudjEuR2V0Q29udGFpbmVyUmVxdWVzdBooLmNoYWxrLmNvbnRhaW5lci52MS5HZXRDb250YWluZXJSZXNwb25zZRJnCg5MaXN0Q29udGFpbmVycxIpLmNoYWxrLmNvbnRhaW5lci52MS5MaXN0Q29udGFpbmVyc1JlcXVlc3QaKi5jaGFsay5jb250YWluZXIudjEuTGlzdENvbnRhaW5lcnNSZXNwb25zZRJkCg1TdG9wQ29udGFpbmVyEiguY2hhbGsuY29udGFpbmVyLnYxLlN0b3BDb250YWluZXJSZXF1ZXN0GikuY2hhbGsuY29udGFpbmVyLnYxLlN0b3BDb250YWluZXJSZXNwb25zZRJkCg1FeGVjQ29udGFpbmVyEiguY2hhbGsuY29udGFpbmVyLnYxLkV4ZWNDb250YWluZXJSZXF1ZXN0GikuY2hhbGsuY29udGFpbmVyLnYxLkV4ZWNDb250YWluZXJSZXNwb25zZRJmCg1Db250YWluZXJMb2dzEiguY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckxvZ3NSZXF1ZXN0GikuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckxvZ3NSZXNwb25zZTABYgZwcm90bzM", [file_chalk_secrets_v1_secrets]);
+  fileDesc("CiJjaGFsay9jb250YWluZXIvdjEvY29udGFpbmVyLnByb3RvEhJjaGFsay5jb250YWluZXIudjEiTgoJUmVhZGluZXNzEg4KBHBvcnQYASABKA1IABISCghsb2dfbGluZRgCIAEoCUgAEhQKDHRpbWVvdXRfc2VjcxgDIAEoAUIHCgVjaGVjayI2CgtJbWFnZVNvdXJjZRINCgN1cmkYASABKAlIABIOCgRzcGVjGAIgASgMSABCCAoGc291cmNlIkIKC1ZvbHVtZU1vdW50EgwKBG5hbWUYASABKAkSEgoKbW91bnRfcGF0aBgCIAEoCRIRCglyZWFkX29ubHkYAyABKAgiVQoLVXBsb2FkTW91bnQSEwoLdm9sdW1lX25hbWUYASABKAkSMQoHdGFyZ2V0cxgCIAMoCzIgLmNoYWxrLmNvbnRhaW5lci52MS5VcGxvYWRUYXJnZXQiLgoMVXBsb2FkVGFyZ2V0Eg4KBnNvdXJjZRgBIAEoCRIOCgZ0YXJnZXQYAiABKAkixAMKDUNvbnRhaW5lclNwZWMSDAoEbmFtZRgBIAEoCRIuCgVpbWFnZRgCIAEoCzIfLmNoYWxrLmNvbnRhaW5lci52MS5JbWFnZVNvdXJjZRILCgNjcHUYAyABKAkSDgoGbWVtb3J5GAQgASgJEgsKA2dwdRgFIAEoCRI3CgNlbnYYBiADKAsyKi5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVyU3BlYy5FbnZFbnRyeRIvCgdzZWNyZXRzGAcgAygLMh4uY2hhbGsuc2VjcmV0cy52MS5TZWNyZXRTb3VyY2USMAoHdm9sdW1lcxgIIAMoCzIfLmNoYWxrLmNvbnRhaW5lci52MS5Wb2x1bWVNb3VudBIMCgRwb3J0GAkgASgNEhIKCmVudHJ5cG9pbnQYCiADKAkSLwoGdXBsb2FkGAsgASgLMh8uY2hhbGsuY29udGFpbmVyLnYxLlVwbG9hZE1vdW50EjAKCXJlYWRpbmVzcxgMIAEoCzIdLmNoYWxrLmNvbnRhaW5lci52MS5SZWFkaW5lc3MaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI1CglTZWNyZXRSZWYSDAoEa2luZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBGtleXMYAyADKAkiQgoJUmVzb3VyY2VzEhIKCmNwdV9taWxsaXMYASABKA0SFAoMbWVtb3J5X2J5dGVzGAIgASgEEgsKA2dwdRgDIAEoCSKmBQoNQ29udGFpbmVySW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEjMKBnN0YXR1cxgDIAEoDjIjLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJTdGF0dXMSFgoOc3RhdHVzX21lc3NhZ2UYBCABKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg1zdG9wcGVkX2F0X21zGAYgASgDEg8KB2FkZHJlc3MYByABKAkSEQoJaW1hZ2VfdXJpGAggASgJEhQKDGltYWdlX2RpZ2VzdBgJIAEoCRIwCglyZXNvdXJjZXMYCiABKAsyHS5jaGFsay5jb250YWluZXIudjEuUmVzb3VyY2VzEjcKA2VudhgLIAMoCzIqLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJJbmZvLkVudkVudHJ5Ei4KB3NlY3JldHMYDCADKAsyHS5jaGFsay5jb250YWluZXIudjEuU2VjcmV0UmVmEjAKB3ZvbHVtZXMYDSADKAsyHy5jaGFsay5jb250YWluZXIudjEuVm9sdW1lTW91bnQSDAoEcG9ydBgOIAEoDRISCgplbnRyeXBvaW50GA8gAygJEhIKCnNhbmRib3hfaWQYECABKAkSFgoJZXhpdF9jb2RlGBEgASgFSACIAQESLwoJcnVuX3BoYXNlGBIgASgOMhwuY2hhbGsuY29udGFpbmVyLnYxLlJ1blBoYXNlEjAKCXJlYWRpbmVzcxgTIAEoCzIdLmNoYWxrLmNvbnRhaW5lci52MS5SZWFkaW5lc3MSDgoGcmVhc29uGBQgASgJGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2V4aXRfY29kZSI1CghCdWlsZExvZxIMCgRzdGVwGAEgASgNEg0KBXN0ZXBzGAIgASgNEgwKBHRleHQYAyABKAkiYgoTUnVuQ29udGFpbmVyUmVxdWVzdBIvCgRzcGVjGAEgASgLMiEuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lclNwZWMSGgoScmVhZHlfdGltZW91dF9zZWNzGAIgASgBIooBChRSdW5Db250YWluZXJSZXNwb25zZRIxCglidWlsZF9sb2cYASABKAsyHC5jaGFsay5jb250YWluZXIudjEuQnVpbGRMb2dIABI2Cgljb250YWluZXIYAiABKAsyIS5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVySW5mb0gAQgcKBWV2ZW50ImUKFkNyZWF0ZUNvbnRhaW5lclJlcXVlc3QSLwoEc3BlYxgBIAEoCzIhLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJTcGVjEhoKEnJlYWR5X3RpbWVvdXRfc2VjcxgCIAEoASJPChdDcmVhdGVDb250YWluZXJSZXNwb25zZRI0Cgljb250YWluZXIYASABKAsyIS5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVySW5mbyI8ChVTdGFydENvbnRhaW5lclJlcXVlc3QSDAoCaWQYASABKAlIABIOCgRuYW1lGAIgASgJSABCBQoDcmVmIowBChZTdGFydENvbnRhaW5lclJlc3BvbnNlEjEKCWJ1aWxkX2xvZxgBIAEoCzIcLmNoYWxrLmNvbnRhaW5lci52MS5CdWlsZExvZ0gAEjYKCWNvbnRhaW5lchgCIAEoCzIhLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJJbmZvSABCBwoFZXZlbnQiOgoTR2V0Q29udGFpbmVyUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIAEIFCgNyZWYiTAoUR2V0Q29udGFpbmVyUmVzcG9uc2USNAoJY29udGFpbmVyGAEgASgLMiEuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckluZm8iWwoVTGlzdENvbnRhaW5lcnNSZXF1ZXN0EjMKBnN0YXR1cxgBIAEoDjIjLmNoYWxrLmNvbnRhaW5lci52MS5Db250YWluZXJTdGF0dXMSDQoFbGltaXQYAiABKA0iTwoWTGlzdENvbnRhaW5lcnNSZXNwb25zZRI1Cgpjb250YWluZXJzGAEgAygLMiEuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckluZm8iWQoUU3RvcENvbnRhaW5lclJlcXVlc3QSDAoCaWQYASABKAlIABIOCgRuYW1lGAIgASgJSAASHAoUZ3JhY2VfcGVyaW9kX3NlY29uZHMYAyABKAFCBQoDcmVmIk0KFVN0b3BDb250YWluZXJSZXNwb25zZRI0Cgljb250YWluZXIYASABKAsyIS5jaGFsay5jb250YWluZXIudjEuQ29udGFpbmVySW5mbyLuAQoURXhlY0NvbnRhaW5lclJlcXVlc3QSDAoCaWQYASABKAlIABIOCgRuYW1lGAIgASgJSAASDwoHY29tbWFuZBgDIAMoCRIUCgx0aW1lb3V0X3NlY3MYBCABKAESDQoFc3RkaW4YBSABKAwSPgoDZW52GAYgAygLMjEuY2hhbGsuY29udGFpbmVyLnYxLkV4ZWNDb250YWluZXJSZXF1ZXN0LkVudkVudHJ5Eg8KB3dvcmtkaXIYByABKAkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIFCgNyZWYigAEKFUV4ZWNDb250YWluZXJSZXNwb25zZRIOCgZzdGRvdXQYASABKAwSDgoGc3RkZXJyGAIgASgMEhYKCWV4aXRfY29kZRgDIAEoBUgAiAEBEg4KBnNpZ25hbBgEIAEoBRIRCgl0aW1lZF9vdXQYBSABKAhCDAoKX2V4aXRfY29kZSJfChRDb250YWluZXJMb2dzUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIABIOCgZmb2xsb3cYAyABKAgSEgoKdGFpbF9saW5lcxgEIAEoDUIFCgNyZWYiJQoVQ29udGFpbmVyTG9nc1Jlc3BvbnNlEgwKBGRhdGEYASABKAwiRAoPUG9ydEZvcndhcmRPcGVuEgwKAmlkGAEgASgJSAASDgoEbmFtZRgCIAEoCUgAEgwKBHBvcnQYAyABKA1CBQoDcmVmImIKElBvcnRGb3J3YXJkUmVxdWVzdBIzCgRvcGVuGAEgASgLMiMuY2hhbGsuY29udGFpbmVyLnYxLlBvcnRGb3J3YXJkT3BlbkgAEg4KBGRhdGEYAiABKAxIAEIHCgVmcmFtZSITChFQb3J0Rm9yd2FyZE9wZW5lZCIQCg5Qb3J0Rm9yd2FyZEVvZiKaAQoTUG9ydEZvcndhcmRSZXNwb25zZRI3CgZvcGVuZWQYASABKAsyJS5jaGFsay5jb250YWluZXIudjEuUG9ydEZvcndhcmRPcGVuZWRIABIOCgRkYXRhGAIgASgMSAASMQoDZW9mGAMgASgLMiIuY2hhbGsuY29udGFpbmVyLnYxLlBvcnRGb3J3YXJkRW9mSABCBwoFZnJhbWUq6AEKD0NvbnRhaW5lclN0YXR1cxIgChxDT05UQUlORVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHAoYQ09OVEFJTkVSX1NUQVRVU19QRU5ESU5HEAESHAoYQ09OVEFJTkVSX1NUQVRVU19SVU5OSU5HEAISHgoaQ09OVEFJTkVSX1NUQVRVU19TVUNDRUVERUQQAxIbChdDT05UQUlORVJfU1RBVFVTX0ZBSUxFRBAEEhwKGENPTlRBSU5FUl9TVEFUVVNfU1RPUFBFRBAFEhwKGENPTlRBSU5FUl9TVEFUVVNfVU5LTk9XThAGKn8KCFJ1blBoYXNlEhkKFVJVTl9QSEFTRV9VTlNQRUNJRklFRBAAEhQKEFJVTl9QSEFTRV9VUExPQUQQARITCg9SVU5fUEhBU0VfQlVJTEQQAhIUChBSVU5fUEhBU0VfQ1JFQVRFEAMSFwoTUlVOX1BIQVNFX1JFQURJTkVTUxAEMrIHChBDb250YWluZXJTZXJ2aWNlEmMKDFJ1bkNvbnRhaW5lchInLmNoYWxrLmNvbnRhaW5lci52MS5SdW5Db250YWluZXJSZXF1ZXN0GiguY2hhbGsuY29udGFpbmVyLnYxLlJ1bkNvbnRhaW5lclJlc3BvbnNlMAESagoPQ3JlYXRlQ29udGFpbmVyEiouY2hhbGsuY29udGFpbmVyLnYxLkNyZWF0ZUNvbnRhaW5lclJlcXVlc3QaKy5jaGFsay5jb250YWluZXIudjEuQ3JlYXRlQ29udGFpbmVyUmVzcG9uc2USaQoOU3RhcnRDb250YWluZXISKS5jaGFsay5jb250YWluZXIudjEuU3RhcnRDb250YWluZXJSZXF1ZXN0GiouY2hhbGsuY29udGFpbmVyLnYxLlN0YXJ0Q29udGFpbmVyUmVzcG9uc2UwARJhCgxHZXRDb250YWluZXISJy5jaGFsay5jb250YWluZXIudjEuR2V0Q29udGFpbmVyUmVxdWVzdBooLmNoYWxrLmNvbnRhaW5lci52MS5HZXRDb250YWluZXJSZXNwb25zZRJnCg5MaXN0Q29udGFpbmVycxIpLmNoYWxrLmNvbnRhaW5lci52MS5MaXN0Q29udGFpbmVyc1JlcXVlc3QaKi5jaGFsay5jb250YWluZXIudjEuTGlzdENvbnRhaW5lcnNSZXNwb25zZRJkCg1TdG9wQ29udGFpbmVyEiguY2hhbGsuY29udGFpbmVyLnYxLlN0b3BDb250YWluZXJSZXF1ZXN0GikuY2hhbGsuY29udGFpbmVyLnYxLlN0b3BDb250YWluZXJSZXNwb25zZRJkCg1FeGVjQ29udGFpbmVyEiguY2hhbGsuY29udGFpbmVyLnYxLkV4ZWNDb250YWluZXJSZXF1ZXN0GikuY2hhbGsuY29udGFpbmVyLnYxLkV4ZWNDb250YWluZXJSZXNwb25zZRJmCg1Db250YWluZXJMb2dzEiguY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckxvZ3NSZXF1ZXN0GikuY2hhbGsuY29udGFpbmVyLnYxLkNvbnRhaW5lckxvZ3NSZXNwb25zZTABEmIKC1BvcnRGb3J3YXJkEiYuY2hhbGsuY29udGFpbmVyLnYxLlBvcnRGb3J3YXJkUmVxdWVzdBonLmNoYWxrLmNvbnRhaW5lci52MS5Qb3J0Rm9yd2FyZFJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_chalk_secrets_v1_secrets]);
 
 /**
  * When a started container counts as ready (RUNNING). Without one, a container is RUNNING once its
@@ -968,6 +968,144 @@ export const ContainerLogsResponseSchema: GenMessage<ContainerLogsResponse> = /*
   messageDesc(file_chalk_container_v1_container, 25);
 
 /**
+ * Which container and port a PortForward call connects to.
+ *
+ * @generated from message chalk.container.v1.PortForwardOpen
+ */
+export type PortForwardOpen = Message<"chalk.container.v1.PortForwardOpen"> & {
+  /**
+   * @generated from oneof chalk.container.v1.PortForwardOpen.ref
+   */
+  ref: {
+    /**
+     * @generated from field: string id = 1;
+     */
+    value: string;
+    case: "id";
+  } | {
+    /**
+     * @generated from field: string name = 2;
+     */
+    value: string;
+    case: "name";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * TCP port inside the container, 1 to 65535.
+   *
+   * @generated from field: uint32 port = 3;
+   */
+  port: number;
+};
+
+/**
+ * Describes the message chalk.container.v1.PortForwardOpen.
+ * Use `create(PortForwardOpenSchema)` to create a new message.
+ */
+export const PortForwardOpenSchema: GenMessage<PortForwardOpen> = /*@__PURE__*/
+  messageDesc(file_chalk_container_v1_container, 26);
+
+/**
+ * @generated from message chalk.container.v1.PortForwardRequest
+ */
+export type PortForwardRequest = Message<"chalk.container.v1.PortForwardRequest"> & {
+  /**
+   * @generated from oneof chalk.container.v1.PortForwardRequest.frame
+   */
+  frame: {
+    /**
+     * The first message of the call, and only the first.
+     *
+     * @generated from field: chalk.container.v1.PortForwardOpen open = 1;
+     */
+    value: PortForwardOpen;
+    case: "open";
+  } | {
+    /**
+     * Bytes for the container's port, at most 1 MiB per message.
+     *
+     * @generated from field: bytes data = 2;
+     */
+    value: Uint8Array;
+    case: "data";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message chalk.container.v1.PortForwardRequest.
+ * Use `create(PortForwardRequestSchema)` to create a new message.
+ */
+export const PortForwardRequestSchema: GenMessage<PortForwardRequest> = /*@__PURE__*/
+  messageDesc(file_chalk_container_v1_container, 27);
+
+/**
+ * Sent once the connection to the container's port is made.
+ *
+ * @generated from message chalk.container.v1.PortForwardOpened
+ */
+export type PortForwardOpened = Message<"chalk.container.v1.PortForwardOpened"> & {
+};
+
+/**
+ * Describes the message chalk.container.v1.PortForwardOpened.
+ * Use `create(PortForwardOpenedSchema)` to create a new message.
+ */
+export const PortForwardOpenedSchema: GenMessage<PortForwardOpened> = /*@__PURE__*/
+  messageDesc(file_chalk_container_v1_container, 28);
+
+/**
+ * Sent once the container's side finished writing (it half-closed or closed the connection).
+ *
+ * @generated from message chalk.container.v1.PortForwardEof
+ */
+export type PortForwardEof = Message<"chalk.container.v1.PortForwardEof"> & {
+};
+
+/**
+ * Describes the message chalk.container.v1.PortForwardEof.
+ * Use `create(PortForwardEofSchema)` to create a new message.
+ */
+export const PortForwardEofSchema: GenMessage<PortForwardEof> = /*@__PURE__*/
+  messageDesc(file_chalk_container_v1_container, 29);
+
+/**
+ * @generated from message chalk.container.v1.PortForwardResponse
+ */
+export type PortForwardResponse = Message<"chalk.container.v1.PortForwardResponse"> & {
+  /**
+   * @generated from oneof chalk.container.v1.PortForwardResponse.frame
+   */
+  frame: {
+    /**
+     * @generated from field: chalk.container.v1.PortForwardOpened opened = 1;
+     */
+    value: PortForwardOpened;
+    case: "opened";
+  } | {
+    /**
+     * Bytes the container's port wrote.
+     *
+     * @generated from field: bytes data = 2;
+     */
+    value: Uint8Array;
+    case: "data";
+  } | {
+    /**
+     * @generated from field: chalk.container.v1.PortForwardEof eof = 3;
+     */
+    value: PortForwardEof;
+    case: "eof";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message chalk.container.v1.PortForwardResponse.
+ * Use `create(PortForwardResponseSchema)` to create a new message.
+ */
+export const PortForwardResponseSchema: GenMessage<PortForwardResponse> = /*@__PURE__*/
+  messageDesc(file_chalk_container_v1_container, 30);
+
+/**
  * @generated from enum chalk.container.v1.ContainerStatus
  */
 export enum ContainerStatus {
@@ -1170,6 +1308,23 @@ export const ContainerService: GenService<{
     methodKind: "server_streaming";
     input: typeof ContainerLogsRequestSchema;
     output: typeof ContainerLogsResponseSchema;
+  },
+  /**
+   * Tunnels one TCP connection to a port of a RUNNING container, as `kubectl port-forward` does:
+   * the first request is `open` (which container, which port); the server connects to that port at
+   * the container's own address (never another host) and answers `opened`. Then `data` flows both
+   * ways with gRPC's flow control. The client half-closes its side by ending its request stream (the
+   * server then shuts down writing to the port); the server sends `eof` when the container's side
+   * finished writing, and ends the call once both sides are done. A refused or reset connection
+   * ends the call with UNAVAILABLE; a container without a network with FAILED_PRECONDITION; a
+   * backend without port forwarding with UNIMPLEMENTED.
+   *
+   * @generated from rpc chalk.container.v1.ContainerService.PortForward
+   */
+  portForward: {
+    methodKind: "bidi_streaming";
+    input: typeof PortForwardRequestSchema;
+    output: typeof PortForwardResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_chalk_container_v1_container, 0);

@@ -6,6 +6,7 @@ import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
 import { parseReference } from "@chalk/image";
 import { isLoopback } from "@chalk/rpc";
 import { z } from "zod";
+import { defaultExecSlotLimits, type ExecSlotLimits } from "./exec-slots.js";
 import {
   checkDistinct,
   parseTokenFlag,
@@ -58,6 +59,17 @@ export interface ServerConfig {
   /** Execs running at once across all containers (each is a runsc process); more wait their turn. */
   maxConcurrentExecs: number;
   /**
+   * The exec slots' other bounds (per container, per environment, long-lived, the queue), each
+   * from its flag when given, else derived from `maxConcurrentExecs` (`defaultExecSlotLimits`).
+   */
+  execSlots: ExecSlotLimits;
+  /** Registries (`host[:port]`) image references may name besides `registry`; no other host is contacted. */
+  allowedRegistries: string[];
+  /** Finished containers whose logs are kept per environment (the newest); older ones are deleted. */
+  finishedLogRetention: number;
+  /** Seconds a finished container's log is kept at most (0: no age limit). */
+  finishedLogMaxAgeSecs: number;
+  /**
    * Absolute path of the runsc binary, or undefined for the pinned build in the cache
    * (`@chalk/sandbox/local`'s `defaultRunscPath()`). It must be the pinned gVisor version.
    */
@@ -89,7 +101,20 @@ export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
   --insecure-no-auth           no authentication; only on a loopback address
   --log-level LEVEL            fatal|error|warn|info|debug|trace|silent         env CHALK_LOG_LEVEL
   --container-log-max-bytes N  size bound of a container's log (default 8388608)
-  --max-concurrent-execs N     execs running at once; more queue (default 32)
+  --max-concurrent-execs N     execs running at once, every exec path; more queue (default 32)
+  --max-execs-per-container N  ...of them in one container or sandbox (default half)
+  --max-execs-per-environment N  ...in one environment (default three quarters)
+  --max-long-execs-per-container N    interactive, terminal or no-timeout execs in one container
+                                      (default an eighth)
+  --max-long-execs-per-environment N  ...in one environment (default a quarter)
+  --max-queued-execs N         execs waiting; more get resource_exhausted (default 32 per slot)
+  --max-queued-execs-per-environment N  ...from one environment (default three quarters)
+  --max-queued-exec-stdin-bytes N  stdin bytes waiting execs hold together (default 67108864)
+  --allow-registry HOST[:PORT] another registry image references may name (repeatable); any
+                               other host is refused before a request is sent
+                                                                                env CHALK_ALLOW_REGISTRIES (comma-separated)
+  --finished-log-retention N   finished containers per environment whose logs are kept (default 100)
+  --finished-log-max-age-secs N  ...and for at most this long (default 604800, 7 days; 0: no limit)
   --help                       this text
 `;
 
@@ -115,6 +140,9 @@ const memoryQuantity = z.string().refine((v) => {
     return false;
   }
 }, 'expected a memory quantity such as "512Mi" or "2Gi"');
+
+/** A count of execs (1 to 4096). */
+const count = z.coerce.number().int().min(1).max(4096);
 
 const environmentName = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
@@ -155,6 +183,32 @@ const configSchema = z.strictObject({
     .min(64 * 1024)
     .max(1024 ** 3),
   maxConcurrentExecs: z.coerce.number().int().min(1).max(4096),
+  maxExecsPerContainer: count.optional(),
+  maxExecsPerEnvironment: count.optional(),
+  maxLongExecsPerContainer: count.optional(),
+  maxLongExecsPerEnvironment: count.optional(),
+  maxQueuedExecs: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  maxQueuedExecsPerEnvironment: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  maxQueuedExecStdinBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1024 ** 4)
+    .optional(),
+  allowRegistries: z.array(
+    z
+      .string()
+      .regex(
+        /^(localhost|[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/,
+        "expected HOST or HOST:PORT (a registry)",
+      ),
+  ),
+  finishedLogRetention: z.coerce.number().int().min(0).max(1_000_000),
+  finishedLogMaxAgeSecs: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(10 * 365 * 86_400),
 });
 
 /** Thrown for a bad configuration; `main` prints it and exits with status 2. */
@@ -217,6 +271,16 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
         "log-level": { type: "string" },
         "container-log-max-bytes": { type: "string" },
         "max-concurrent-execs": { type: "string" },
+        "max-execs-per-container": { type: "string" },
+        "max-execs-per-environment": { type: "string" },
+        "max-long-execs-per-container": { type: "string" },
+        "max-long-execs-per-environment": { type: "string" },
+        "max-queued-execs": { type: "string" },
+        "max-queued-execs-per-environment": { type: "string" },
+        "max-queued-exec-stdin-bytes": { type: "string" },
+        "allow-registry": { type: "string", multiple: true },
+        "finished-log-retention": { type: "string" },
+        "finished-log-max-age-secs": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -249,6 +313,19 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     logLevel: pick("log-level") ?? "info",
     containerLogMaxBytes: pick("container-log-max-bytes") ?? String(8 * 1024 * 1024),
     maxConcurrentExecs: pick("max-concurrent-execs") ?? "32",
+    maxExecsPerContainer: pick("max-execs-per-container"),
+    maxExecsPerEnvironment: pick("max-execs-per-environment"),
+    maxLongExecsPerContainer: pick("max-long-execs-per-container"),
+    maxLongExecsPerEnvironment: pick("max-long-execs-per-environment"),
+    maxQueuedExecs: pick("max-queued-execs"),
+    maxQueuedExecsPerEnvironment: pick("max-queued-execs-per-environment"),
+    maxQueuedExecStdinBytes: pick("max-queued-exec-stdin-bytes"),
+    allowRegistries: [
+      ...((values["allow-registry"] as string[] | undefined) ?? []),
+      ...(env.CHALK_ALLOW_REGISTRIES ?? "").split(",").filter((r) => r !== ""),
+    ],
+    finishedLogRetention: pick("finished-log-retention") ?? "100",
+    finishedLogMaxAgeSecs: pick("finished-log-max-age-secs") ?? String(7 * 86_400),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -308,13 +385,32 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       logLevel: c.logLevel,
       containerLogMaxBytes: c.containerLogMaxBytes,
       maxConcurrentExecs: c.maxConcurrentExecs,
+      execSlots: defaultExecSlotLimits(c.maxConcurrentExecs, {
+        ...(c.maxExecsPerContainer === undefined ? {} : { perContainer: c.maxExecsPerContainer }),
+        ...(c.maxExecsPerEnvironment === undefined ? {} : { perEnvironment: c.maxExecsPerEnvironment }),
+        ...(c.maxLongExecsPerContainer === undefined ? {} : { longPerContainer: c.maxLongExecsPerContainer }),
+        ...(c.maxLongExecsPerEnvironment === undefined
+          ? {}
+          : { longPerEnvironment: c.maxLongExecsPerEnvironment }),
+        ...(c.maxQueuedExecs === undefined ? {} : { queued: c.maxQueuedExecs }),
+        ...(c.maxQueuedExecsPerEnvironment === undefined
+          ? {}
+          : { queuedPerEnvironment: c.maxQueuedExecsPerEnvironment }),
+        ...(c.maxQueuedExecStdinBytes === undefined ? {} : { queuedStdinBytes: c.maxQueuedExecStdinBytes }),
+      }),
+      allowedRegistries: c.allowRegistries,
+      finishedLogRetention: c.finishedLogRetention,
+      finishedLogMaxAgeSecs: c.finishedLogMaxAgeSecs,
       runsc: c.runsc,
     },
   };
 }
 
 function kebab(key: string): string {
-  return key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`).replace(/^rootfs-images$/, "rootfs-image");
+  return key
+    .replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)
+    .replace(/^rootfs-images$/, "rootfs-image")
+    .replace(/^allow-registries$/, "allow-registry");
 }
 
 /** Every token grant: `--token` flags, then `CHALK_TOKEN`, then the tokens file; each token once. */

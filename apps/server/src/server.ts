@@ -10,6 +10,8 @@ import { environmentDefaults, type ServerConfig } from "./config.js";
 import { containerServiceImpl } from "./container/container-service.js";
 import { Containers } from "./container/containers.js";
 import { reconcile } from "./container/reconcile.js";
+import { execGatedSandboxes } from "./exec-gated-sandboxes.js";
+import { ExecSlots } from "./exec-slots.js";
 import { callCode, createLogger, logCall } from "./logging.js";
 import { ServerMetrics } from "./metrics.js";
 import type { ServiceAdder } from "./service-adder.js";
@@ -41,10 +43,13 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
   const log = options.log ?? createLogger(config.logLevel);
   const backend = await options.backend(config, log);
   const metrics = new ServerMetrics(() => backend.records.countByStatus());
+  // One set of exec slots for every exec path: ContainerService.ExecContainer and SandboxService.Exec.
+  const execSlots = new ExecSlots(config.execSlots);
+  metrics.observeExecSlots(() => ({ running: execSlots.running, queued: execSlots.queued }));
   const containers = new Containers({
     backend,
     defaults: (environment) => environmentDefaults(config, environment),
-    maxConcurrentExecs: config.maxConcurrentExecs,
+    execSlots,
     metrics,
     log,
   });
@@ -66,7 +71,7 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
   add(ContainerService, containerServiceImpl(containers, metrics));
   add(
     SandboxService,
-    sandboxServiceImpl(backend.sandboxes, {
+    sandboxServiceImpl(execGatedSandboxes(backend.sandboxes, execSlots), {
       scopeToEnvironment: true,
       // Sandboxes get the caller's environment's default resources, as containers do.
       admit(o, ctx) {

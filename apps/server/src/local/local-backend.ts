@@ -59,6 +59,8 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
     // on the same runsc.
     runtime: new LocalRuntime({ stateDir: join(config.imagesDir, "chalk", "sandboxes"), runscPath }),
     ...(config.registry ? { registry: { address: config.registry } } : {}),
+    // Image references and registry bases reach only the registries the configuration names.
+    allowedRegistries: config.allowedRegistries,
   });
   const images = new LocalImages(config.rootfsImages, builder);
   const logs = new LocalLogStore(logsDir, config.containerLogMaxBytes);
@@ -115,6 +117,7 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
     // The sandbox service's sandboxes start from the same image references containers take,
     // resolved in this server's own store: a client never names a host path.
     sandboxes: sandboxesFromImages(runtime, async (image) => {
+      images.checkReference(image, "spec.image");
       const resolved = await images.resolve(
         { kind: "uri", uri: image },
         "",

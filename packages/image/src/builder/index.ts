@@ -39,3 +39,4 @@ export { imageServiceImpl } from "./image-service.js";
 export { LAYER_MEDIA_TYPE, type LayerCompression } from "./layers.js";
 export { type Descriptor, type ImageConfig, type ImageManifest, MEDIA_TYPE } from "./oci-store.js";
 export { RegistryClient, type RegistryOptions } from "./registry-client.js";
+export { RegistryPolicy } from "./registry-policy.js";

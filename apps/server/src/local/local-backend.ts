@@ -25,6 +25,7 @@ import { LocalContainer } from "./local-container.js";
 import { checkRootfsImages, LocalImages } from "./local-images.js";
 import { LocalLogStore } from "./local-logs.js";
 import { LocalMounts } from "./local-mounts.js";
+import { LogRetention } from "./log-retention.js";
 
 /** The label that marks a sandbox as a container's (value: the container id). */
 export const CONTAINER_LABEL = "chalk.container";
@@ -64,6 +65,16 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
   });
   const images = new LocalImages(config.rootfsImages, builder);
   const logs = new LocalLogStore(logsDir, config.containerLogMaxBytes);
+  // Logs of finished containers: the newest per environment, for a limited time.
+  const retention = new LogRetention(
+    logsDir,
+    records,
+    { keep: config.finishedLogRetention, maxAgeSecs: config.finishedLogMaxAgeSecs },
+    log,
+  );
+  // Sweeps every 10 minutes, or twice per maximum age when that is shorter.
+  const maxAgeMs = config.finishedLogMaxAgeSecs * 1000;
+  retention.start(maxAgeMs > 0 ? Math.min(600_000, Math.max(500, maxAgeMs / 2)) : 600_000);
   const mounts = new LocalMounts(volumeStore, join(config.dataDir, "mounts"));
   await mounts.recover();
   log.debug({ dataDir: config.dataDir, imagesDir: config.imagesDir }, "local backend open");
@@ -101,7 +112,10 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
     port: number | undefined,
   ) => {
     logs.track(id);
-    return new LocalContainer(id, sandbox, ip, port, async () => logs.untrack(id));
+    return new LocalContainer(id, sandbox, ip, port, async () => {
+      logs.untrack(id);
+      retention.schedule();
+    });
   };
 
   return {
@@ -180,6 +194,7 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
     },
 
     async close() {
+      retention.close();
       logs.close();
       await builder.close();
       await volumeStore.close();

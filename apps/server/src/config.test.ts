@@ -41,12 +41,12 @@ describe("server configuration", () => {
       perEnvironment: 24,
       longPerContainer: 4,
       longPerEnvironment: 8,
-      queued: 1024,
-      queuedPerEnvironment: 768,
+      queued: 2048,
+      queuedPerEnvironment: 1536,
       queuedStdinBytes: 64 * 1024 * 1024,
     });
     const c = config(["--token", grant, "--max-concurrent-execs", "8", "--max-execs-per-container", "3"]);
-    expect(c.execSlots).toMatchObject({ total: 8, perContainer: 3, perEnvironment: 6, queued: 256 });
+    expect(c.execSlots).toMatchObject({ total: 8, perContainer: 3, perEnvironment: 6, queued: 512 });
     expect(() => config(["--token", grant, "--max-long-execs-per-environment", "0"])).toThrow(
       /--max-long-execs-per-environment/,
     );

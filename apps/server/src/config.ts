@@ -107,7 +107,7 @@ export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
   --max-long-execs-per-container N    interactive, terminal or no-timeout execs in one container
                                       (default an eighth)
   --max-long-execs-per-environment N  ...in one environment (default a quarter)
-  --max-queued-execs N         execs waiting; more get resource_exhausted (default 32 per slot)
+  --max-queued-execs N         execs waiting; more get resource_exhausted (default 64 per slot)
   --max-queued-execs-per-environment N  ...from one environment (default three quarters)
   --max-queued-exec-stdin-bytes N  stdin bytes waiting execs hold together (default 67108864)
   --allow-registry HOST[:PORT] another registry image references may name (repeatable); any

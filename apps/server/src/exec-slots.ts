@@ -29,12 +29,12 @@ export interface ExecSlotLimits {
 /**
  * Limits derived from `--max-concurrent-execs` for the flags not given: a container gets half the
  * slots, an environment three quarters, long-lived execs a quarter (per container an eighth), and
- * up to 32 waiters per slot may queue (three quarters of them from one environment) holding at most
- * 64 MiB of stdin.
+ * up to 64 waiters per slot may queue (three quarters of them from one environment: 1,536 with 32
+ * slots, enough for 1,000 execs in flight in one environment) holding at most 64 MiB of stdin.
  */
 export function defaultExecSlotLimits(total: number, given: Partial<ExecSlotLimits> = {}): ExecSlotLimits {
   const part = (f: number) => Math.max(1, Math.floor(total * f));
-  const queued = given.queued ?? total * 32;
+  const queued = given.queued ?? total * 64;
   return {
     total,
     perContainer: given.perContainer ?? part(1 / 2),

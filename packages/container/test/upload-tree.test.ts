@@ -22,16 +22,7 @@ afterAll(() => rmSync(local, { recursive: true, force: true }));
  * Names a shell, a URL or a careless script would trip on. (Volume paths refuse backslashes and
  * control characters with invalid_argument, so those are not here.)
  */
-const ODD = [
-  "sp ace",
-  "ünïcödé",
-  "-dash",
-  "quote'\"",
-  "#hash",
-  ".hidden",
-  "per%cent",
-  "x".repeat(200),
-];
+const ODD = ["sp ace", "ünïcödé", "-dash", "quote'\"", "#hash", ".hidden", "per%cent", "x".repeat(200)];
 
 function plant(): Map<string, { mode: number; content: string }> {
   const expected = new Map<string, { mode: number; content: string }>();
@@ -45,7 +36,7 @@ function plant(): Map<string, { mode: number; content: string }> {
   file("run.sh", "#!/bin/sh\necho ran\n", 0o755);
   file("secret-ish", "only me\n", 0o600);
   file("nested/deeper/leaf.txt", "leaf\n", 0o640);
-  ODD.forEach((name, i) => file(name, `odd ${i}\n`, 0o644));
+  for (const [i, name] of ODD.entries()) file(name, `odd ${i}\n`, 0o644);
   symlinkSync("run.sh", join(local, "link-to-file"));
   expected.set("link-to-file", { mode: 0o755, content: "#!/bin/sh\necho ran\n" });
   symlinkSync("nested", join(local, "link-to-dir"));

@@ -34,6 +34,42 @@ describe("server configuration", () => {
     expect(c.tokens[0]?.sha256).toEqual(tokenDigest(token));
   });
 
+  test("exec slot bounds derive from --max-concurrent-execs unless given; bad counts name the flag", () => {
+    expect(config(["--token", grant]).execSlots).toEqual({
+      total: 32,
+      perContainer: 16,
+      perEnvironment: 24,
+      longPerContainer: 4,
+      longPerEnvironment: 8,
+      queued: 2048,
+      queuedPerEnvironment: 1536,
+      queuedStdinBytes: 64 * 1024 * 1024,
+    });
+    const c = config(["--token", grant, "--max-concurrent-execs", "8", "--max-execs-per-container", "3"]);
+    expect(c.execSlots).toMatchObject({ total: 8, perContainer: 3, perEnvironment: 6, queued: 512 });
+    expect(() => config(["--token", grant, "--max-long-execs-per-environment", "0"])).toThrow(
+      /--max-long-execs-per-environment/,
+    );
+  });
+
+  test("--allow-registry and CHALK_ALLOW_REGISTRIES list registries; a URL is refused naming the flag", () => {
+    const c = config(["--token", grant, "--allow-registry", "mirror.example.com:5000"], {
+      CHALK_ALLOW_REGISTRIES: "a.example,b.example:443",
+    });
+    expect(c.allowedRegistries).toEqual(["mirror.example.com:5000", "a.example", "b.example:443"]);
+    expect(() => config(["--token", grant, "--allow-registry", "https://x.example/"])).toThrow(
+      /--allow-registry/,
+    );
+  });
+
+  test("finished containers' logs: 100 per environment for 7 days by default", () => {
+    const c = config(["--token", grant]);
+    expect([c.finishedLogRetention, c.finishedLogMaxAgeSecs]).toEqual([100, 7 * 86_400]);
+    expect(() => config(["--token", grant, "--finished-log-retention", "-1"])).toThrow(
+      /--finished-log-retention/,
+    );
+  });
+
   test("only digests of the tokens are kept in the configuration", () => {
     const c = config(["--token", grant]);
     expect(JSON.stringify(c)).not.toContain(token);

@@ -8,6 +8,7 @@ import { parseReference } from "@chalk/image";
 import { DEFAULT_STEP_LIMITS } from "@chalk/image/builder";
 import { isLoopback } from "@chalk/rpc";
 import { z } from "zod";
+import { defaultExecSlotLimits, type ExecSlotLimits } from "./exec-slots.js";
 import {
   checkDistinct,
   parseTokenFlag,
@@ -69,6 +70,17 @@ export interface ServerConfig {
   /** Limits of every image build step's sandbox. */
   build: { memory: string; cpu: string; pids: number };
   /**
+   * The exec slots' other bounds (per container, per environment, long-lived, the queue), each
+   * from its flag when given, else derived from `maxConcurrentExecs` (`defaultExecSlotLimits`).
+   */
+  execSlots: ExecSlotLimits;
+  /** Registries (`host[:port]`) image references may name besides `registry`; no other host is contacted. */
+  allowedRegistries: string[];
+  /** Finished containers whose logs are kept per environment (the newest); older ones are deleted. */
+  finishedLogRetention: number;
+  /** Seconds a finished container's log is kept at most (0: no age limit). */
+  finishedLogMaxAgeSecs: number;
+  /**
    * Absolute path of the runsc binary, or undefined for the pinned build in the cache
    * (`@chalk/sandbox/local`'s `defaultRunscPath()`). It must be the pinned gVisor version.
    */
@@ -100,12 +112,25 @@ export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
   --insecure-no-auth           no authentication; only on a loopback address
   --log-level LEVEL            fatal|error|warn|info|debug|trace|silent         env CHALK_LOG_LEVEL
   --container-log-max-bytes N  size bound of a container's log (default 8388608)
-  --max-concurrent-execs N     execs running at once; more queue (default 32)
   --default-disk Q|none        disk limit of a container's writable layer (default 10Gi)  env CHALK_DEFAULT_DISK
   --volume-quota Q|none        quota of each new volume (default 10Gi)          env CHALK_VOLUME_QUOTA
   --build-memory Q             memory of an image build step (default 4Gi)      env CHALK_BUILD_MEMORY
   --build-cpu Q                CPU of an image build step (default 2)           env CHALK_BUILD_CPU
   --build-pids N               processes in an image build step (default 1024)  env CHALK_BUILD_PIDS
+  --max-concurrent-execs N     execs running at once, every exec path; more queue (default 32)
+  --max-execs-per-container N  ...of them in one container or sandbox (default half)
+  --max-execs-per-environment N  ...in one environment (default three quarters)
+  --max-long-execs-per-container N    interactive, terminal or no-timeout execs in one container
+                                      (default an eighth)
+  --max-long-execs-per-environment N  ...in one environment (default a quarter)
+  --max-queued-execs N         execs waiting; more get resource_exhausted (default 64 per slot)
+  --max-queued-execs-per-environment N  ...from one environment (default three quarters)
+  --max-queued-exec-stdin-bytes N  stdin bytes waiting execs hold together (default 67108864)
+  --allow-registry HOST[:PORT] another registry image references may name (repeatable); any
+                               other host is refused before a request is sent
+                                                                                env CHALK_ALLOW_REGISTRIES (comma-separated)
+  --finished-log-retention N   finished containers per environment whose logs are kept (default 100)
+  --finished-log-max-age-secs N  ...and for at most this long (default 604800, 7 days; 0: no limit)
   --help                       this text
 `;
 
@@ -142,6 +167,8 @@ const diskQuantity = z.string().refine((v) => {
     return false;
   }
 }, 'expected "none" or a size from 16Mi to 16Ti such as "10Gi"');
+/** A count of execs (1 to 4096). */
+const count = z.coerce.number().int().min(1).max(4096);
 
 const environmentName = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
@@ -187,6 +214,32 @@ const configSchema = z.strictObject({
   buildMemory: memoryQuantity,
   buildCpu: cpuQuantity,
   buildPids: z.coerce.number().int().min(8).max(65_536),
+  maxExecsPerContainer: count.optional(),
+  maxExecsPerEnvironment: count.optional(),
+  maxLongExecsPerContainer: count.optional(),
+  maxLongExecsPerEnvironment: count.optional(),
+  maxQueuedExecs: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  maxQueuedExecsPerEnvironment: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  maxQueuedExecStdinBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1024 ** 4)
+    .optional(),
+  allowRegistries: z.array(
+    z
+      .string()
+      .regex(
+        /^(localhost|[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/,
+        "expected HOST or HOST:PORT (a registry)",
+      ),
+  ),
+  finishedLogRetention: z.coerce.number().int().min(0).max(1_000_000),
+  finishedLogMaxAgeSecs: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(10 * 365 * 86_400),
 });
 
 /** Thrown for a bad configuration; `main` prints it and exits with status 2. */
@@ -259,6 +312,16 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
         "build-memory": { type: "string" },
         "build-cpu": { type: "string" },
         "build-pids": { type: "string" },
+        "max-execs-per-container": { type: "string" },
+        "max-execs-per-environment": { type: "string" },
+        "max-long-execs-per-container": { type: "string" },
+        "max-long-execs-per-environment": { type: "string" },
+        "max-queued-execs": { type: "string" },
+        "max-queued-execs-per-environment": { type: "string" },
+        "max-queued-exec-stdin-bytes": { type: "string" },
+        "allow-registry": { type: "string", multiple: true },
+        "finished-log-retention": { type: "string" },
+        "finished-log-max-age-secs": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -296,6 +359,19 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     buildMemory: pick("build-memory") ?? DEFAULT_STEP_LIMITS.memory,
     buildCpu: pick("build-cpu") ?? DEFAULT_STEP_LIMITS.cpu,
     buildPids: pick("build-pids") ?? String(DEFAULT_STEP_LIMITS.pids),
+    maxExecsPerContainer: pick("max-execs-per-container"),
+    maxExecsPerEnvironment: pick("max-execs-per-environment"),
+    maxLongExecsPerContainer: pick("max-long-execs-per-container"),
+    maxLongExecsPerEnvironment: pick("max-long-execs-per-environment"),
+    maxQueuedExecs: pick("max-queued-execs"),
+    maxQueuedExecsPerEnvironment: pick("max-queued-execs-per-environment"),
+    maxQueuedExecStdinBytes: pick("max-queued-exec-stdin-bytes"),
+    allowRegistries: [
+      ...((values["allow-registry"] as string[] | undefined) ?? []),
+      ...(env.CHALK_ALLOW_REGISTRIES ?? "").split(",").filter((r) => r !== ""),
+    ],
+    finishedLogRetention: pick("finished-log-retention") ?? "100",
+    finishedLogMaxAgeSecs: pick("finished-log-max-age-secs") ?? String(7 * 86_400),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -355,6 +431,22 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       logLevel: c.logLevel,
       containerLogMaxBytes: c.containerLogMaxBytes,
       maxConcurrentExecs: c.maxConcurrentExecs,
+      execSlots: defaultExecSlotLimits(c.maxConcurrentExecs, {
+        ...(c.maxExecsPerContainer === undefined ? {} : { perContainer: c.maxExecsPerContainer }),
+        ...(c.maxExecsPerEnvironment === undefined ? {} : { perEnvironment: c.maxExecsPerEnvironment }),
+        ...(c.maxLongExecsPerContainer === undefined ? {} : { longPerContainer: c.maxLongExecsPerContainer }),
+        ...(c.maxLongExecsPerEnvironment === undefined
+          ? {}
+          : { longPerEnvironment: c.maxLongExecsPerEnvironment }),
+        ...(c.maxQueuedExecs === undefined ? {} : { queued: c.maxQueuedExecs }),
+        ...(c.maxQueuedExecsPerEnvironment === undefined
+          ? {}
+          : { queuedPerEnvironment: c.maxQueuedExecsPerEnvironment }),
+        ...(c.maxQueuedExecStdinBytes === undefined ? {} : { queuedStdinBytes: c.maxQueuedExecStdinBytes }),
+      }),
+      allowedRegistries: c.allowRegistries,
+      finishedLogRetention: c.finishedLogRetention,
+      finishedLogMaxAgeSecs: c.finishedLogMaxAgeSecs,
       runsc: c.runsc,
       defaultDisk: c.defaultDisk === "none" ? undefined : c.defaultDisk,
       volumeQuotaBytes: c.volumeQuota === "none" ? undefined : parseMemory(c.volumeQuota),
@@ -364,7 +456,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
 }
 
 function kebab(key: string): string {
-  return key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`).replace(/^rootfs-images$/, "rootfs-image");
+  return key
+    .replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)
+    .replace(/^rootfs-images$/, "rootfs-image")
+    .replace(/^allow-registries$/, "allow-registry");
 }
 
 /** Every token grant: `--token` flags, then `CHALK_TOKEN`, then the tokens file; each token once. */

@@ -67,6 +67,24 @@ export class ServerMetrics {
   }
 
   /** Serves `GET /metrics` on `address` (`host:port`; port 0 picks one). Resolves with the bound address. */
+  /**
+   * Exports the exec slots as `chalk_exec_slots{state="running"|"queued"}`: execs running now (each
+   * a runsc exec) and execs waiting for a slot.
+   */
+  observeExecSlots(read: () => { running: number; queued: number }): void {
+    new Gauge({
+      name: "chalk_exec_slots",
+      help: "Exec slots: execs running and execs waiting",
+      labelNames: ["state"],
+      registers: [this.registry],
+      collect() {
+        const { running, queued } = read();
+        this.set({ state: "running" }, running);
+        this.set({ state: "queued" }, queued);
+      },
+    });
+  }
+
   async serve(address: string): Promise<{ server: Server; address: string }> {
     const server = createServer((req, res) => {
       if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {

@@ -13,6 +13,8 @@ import { containerServiceImpl } from "./container/container-service.js";
 import { Containers } from "./container/containers.js";
 import { fileServiceImpl } from "./container/file-service.js";
 import { reconcile } from "./container/reconcile.js";
+import { execGatedSandboxes } from "./exec-gated-sandboxes.js";
+import { ExecSlots } from "./exec-slots.js";
 import { callCode, createLogger, logCall } from "./logging.js";
 import { ServerMetrics } from "./metrics.js";
 import type { ServiceAdder } from "./service-adder.js";
@@ -44,11 +46,14 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
   const log = options.log ?? createLogger(config.logLevel);
   const backend = await options.backend(config, log);
   const metrics = new ServerMetrics(() => backend.records.countByStatus());
+  // One set of exec slots for every exec path: ContainerService.ExecContainer and SandboxService.Exec.
+  const execSlots = new ExecSlots(config.execSlots);
+  metrics.observeExecSlots(() => ({ running: execSlots.running, queued: execSlots.queued }));
   const containers = new Containers({
     backend,
     defaults: (environment) => environmentDefaults(config, environment),
-    maxConcurrentExecs: config.maxConcurrentExecs,
     ...(config.defaultDisk ? { defaultDiskBytes: parseMemory(config.defaultDisk, "defaultDisk") } : {}),
+    execSlots,
     metrics,
     log,
   });
@@ -71,7 +76,7 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
   add(ContainerFileService, fileServiceImpl(containers, metrics));
   add(
     SandboxService,
-    sandboxServiceImpl(backend.sandboxes, {
+    sandboxServiceImpl(execGatedSandboxes(backend.sandboxes, execSlots), {
       scopeToEnvironment: true,
       // Sandboxes get the caller's environment's default resources, as containers do.
       admit(o, ctx) {

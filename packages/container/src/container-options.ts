@@ -135,6 +135,13 @@ export interface ContainerExecResult {
   exitCode: number | null;
   /** Name of the signal that ended the command, or null. */
   signal: string | null;
+  /**
+   * Always false in a result: a command whose timeout passed makes exec throw deadline_exceeded
+   * instead. Present so that the result has the shape of `Sandbox.exec`'s.
+   */
+  timedOut: boolean;
+  /** True when the container's memory limit was hit and the OOM killer ended the command. */
+  oomKilled: boolean;
 }
 
 /** Options for {@link Container.stop}. */

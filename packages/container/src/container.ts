@@ -323,6 +323,8 @@ export class Container implements AsyncDisposable {
       stderrText: decoder.decode(res.stderr),
       exitCode: res.exitCode ?? null,
       signal: res.signal ? signalName(res.signal) : null,
+      timedOut: false,
+      oomKilled: res.oomKilled,
     };
     if (res.timedOut) {
       throw new ChalkError(

@@ -17,9 +17,14 @@ import { removeDataDir, type ServerProcess, startServerProcess } from "./server.
  * (`--rootfs-image minbase=DIR`), so these tests need no image build.
  */
 export const TEST_IMAGE = "minbase";
-const rootfs = execFileSync("bash", [join(import.meta.dirname, "../../../tooling/scripts/rootfs.sh")], {
-  encoding: "utf8",
-}).trim();
+/** Its root filesystem on the host. */
+export const TEST_ROOTFS = execFileSync(
+  "bash",
+  [join(import.meta.dirname, "../../../tooling/scripts/rootfs.sh")],
+  {
+    encoding: "utf8",
+  },
+).trim();
 
 /** A persistent image store shared by test servers (outside the repository). */
 export const IMAGES_DIR = "/var/cache/chalk/images";
@@ -36,7 +41,7 @@ export function useServer(
   const holder: { server: ServerProcess | undefined } = { server: undefined };
   beforeAll(async () => {
     holder.server = await startServerProcess({
-      args: ["--images-dir", IMAGES_DIR, "--rootfs-image", `${TEST_IMAGE}=${rootfs}`, ...args],
+      args: ["--images-dir", IMAGES_DIR, "--rootfs-image", `${TEST_IMAGE}=${TEST_ROOTFS}`, ...args],
       tls: options.tls ?? false,
     });
   });

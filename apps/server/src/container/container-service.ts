@@ -127,6 +127,7 @@ export function containerServiceImpl(
           stdin: req.stdin,
           env,
           ...(req.workdir ? { workdir: req.workdir } : {}),
+          signal: ctx.signal,
         });
         metrics.execs.inc({ result: exit.timedOut ? "timeout" : "ok" });
         return {
@@ -135,6 +136,7 @@ export function containerServiceImpl(
           ...(exit.exitCode === null ? {} : { exitCode: exit.exitCode }),
           signal: exit.signal ? signalNumber(exit.signal) : 0,
           timedOut: exit.timedOut,
+          oomKilled: exit.oomKilled,
         };
       } catch (err) {
         metrics.execs.inc({ result: "error" });

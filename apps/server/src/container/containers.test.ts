@@ -9,6 +9,7 @@ import { type ContainerSpec, RUN_PHASES, type RunPhase } from "@chalk/spec";
 import pino from "pino";
 import { afterEach, describe, expect, test } from "vitest";
 import { type FakeContainer, Gate, InMemoryBackend } from "../backend/in-memory-backend.js";
+import { defaultExecSlotLimits, ExecSlots } from "../exec-slots.js";
 import { ServerMetrics } from "../metrics.js";
 import { Containers } from "./containers.js";
 import { reconcile } from "./reconcile.js";
@@ -22,8 +23,8 @@ function setup(settleMs = 20, defaultDiskBytes?: number) {
   const containers = new Containers({
     backend,
     defaults: () => ({ cpu: "1", memory: "1Gi" }),
-    maxConcurrentExecs: 4,
     ...(defaultDiskBytes === undefined ? {} : { defaultDiskBytes }),
+    execSlots: new ExecSlots(defaultExecSlotLimits(4)),
     metrics: new ServerMetrics(() => backend.records.countByStatus()),
     log: pino({ level: "silent" }),
     settleMs,
@@ -359,7 +360,7 @@ describe("after a restart", () => {
     const again = new Containers({
       backend,
       defaults: () => ({ cpu: "1", memory: "1Gi" }),
-      maxConcurrentExecs: 1,
+      execSlots: new ExecSlots(defaultExecSlotLimits(1)),
       metrics: new ServerMetrics(() => backend.records.countByStatus()),
       log: pino({ level: "silent" }),
     });

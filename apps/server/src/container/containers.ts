@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { ChalkError, Code, notFound } from "@chalk/core";
-import { type CollectedOutput, collectProcess } from "@chalk/sandbox";
+import { type CollectedOutput, collectProcess, type Process } from "@chalk/sandbox";
 import {
   CONTAINER_LIMITS,
   type ContainerSpec,
@@ -12,8 +12,8 @@ import type { Logger } from "pino";
 import type { BackendContainer, ComputeBackend, VolumeMountRequest } from "../backend/compute-backend.js";
 import type { ContainerRecord, ContainerRef } from "../backend/container-records.js";
 import type { EnvironmentDefaults } from "../config.js";
+import type { ExecSlots } from "../exec-slots.js";
 import type { ServerMetrics } from "../metrics.js";
-import { Semaphore } from "../semaphore.js";
 import { type LifecycleEvent, phaseWords, transition } from "./lifecycle.js";
 import { admitResources, type ContainerResources } from "./resources.js";
 import { driveRun } from "./run-driver.js";
@@ -26,10 +26,10 @@ export interface ContainersOptions {
   backend: ComputeBackend;
   /** The default resources of an environment. */
   defaults: (environment: string) => EnvironmentDefaults;
-  /** Execs running at once across all containers; more wait their turn. */
-  maxConcurrentExecs: number;
   /** Disk limit of every container's writable layer, in bytes (`--default-disk`); undefined: none. */
   defaultDiskBytes?: number;
+  /** The server's exec slots, shared with the sandbox service. */
+  execSlots: ExecSlots;
   metrics: ServerMetrics;
   log: Logger;
   /** How long an entrypoint must run before its container counts as Running (tests shorten it). */
@@ -67,6 +67,8 @@ export interface ContainerExecOptions {
   stdin?: Uint8Array;
   env?: Record<string, string>;
   workdir?: string;
+  /** The caller went away: a waiting exec leaves the queue, a running one is killed. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -88,7 +90,7 @@ export class Containers {
   readonly #finishing = new Map<string, Promise<void>>();
   /** The grace period of a stop in progress, for whoever removes the container first. */
   readonly #stopGrace = new Map<string, number>();
-  readonly #execSlots: Semaphore;
+  readonly #execSlots: ExecSlots;
   readonly #defaults: ContainersOptions["defaults"];
   readonly #defaultDiskBytes: number | undefined;
 
@@ -99,7 +101,7 @@ export class Containers {
     this.settleMs = o.settleMs;
     this.#defaults = o.defaults;
     this.#defaultDiskBytes = o.defaultDiskBytes;
-    this.#execSlots = new Semaphore(o.maxConcurrentExecs);
+    this.#execSlots = o.execSlots;
   }
 
   /** Applies a lifecycle event atomically; the new record, or undefined when it does not apply. */
@@ -408,7 +410,11 @@ export class Containers {
 
   // ---------------------------------------------------------------- exec
 
-  /** Runs a command to completion in a Running container, within the exec slots and output limits. */
+  /**
+   * Runs a command to completion in a Running container, within the exec slots (an exec without a
+   * timeout counts as long-lived) and output limits. A caller that goes away takes its exec out of
+   * the queue, or kills it.
+   */
   async exec(
     environment: string,
     ref: ContainerRef,
@@ -428,12 +434,39 @@ export class Containers {
         Code.Unavailable,
         `container ${JSON.stringify(record.name)}: the server does not hold it`,
       );
-    return this.#execSlots.run(async () => {
-      const proc = await live.container.sandbox.spawn(argv, {
-        ...(options.timeoutSecs ? { timeoutSecs: options.timeoutSecs } : {}),
-        ...(options.env && Object.keys(options.env).length > 0 ? { env: options.env } : {}),
-        ...(options.workdir ? { workdir: options.workdir } : {}),
-      });
+    const claim = {
+      container: record.id,
+      environment,
+      longLived: !options.timeoutSecs,
+      stdinBytes: options.stdin?.byteLength ?? 0,
+    };
+    return this.#execSlots.run(
+      claim,
+      async () => {
+        options.signal?.throwIfAborted();
+        const proc = await live.container.sandbox.spawn(argv, {
+          ...(options.timeoutSecs ? { timeoutSecs: options.timeoutSecs } : {}),
+          ...(options.env && Object.keys(options.env).length > 0 ? { env: options.env } : {}),
+          ...(options.workdir ? { workdir: options.workdir } : {}),
+        });
+        const kill = () => void proc.signal("SIGKILL").catch(() => undefined);
+        options.signal?.addEventListener("abort", kill, { once: true });
+        try {
+          return await this.#collect(live, proc, options);
+        } finally {
+          options.signal?.removeEventListener("abort", kill);
+        }
+      },
+      options.signal,
+    );
+  }
+
+  async #collect(
+    live: LiveContainer,
+    proc: Process,
+    options: ContainerExecOptions,
+  ): Promise<CollectedOutput> {
+    {
       const out = await collectProcess(proc, {
         ...(options.stdin ? { stdin: options.stdin } : {}),
         maxOutputBytes: CONTAINER_LIMITS.execOutputBytes,
@@ -442,7 +475,7 @@ export class Containers {
       this.metrics.bytesStreamed.inc({ kind: "exec_stdout" }, out.stdout.byteLength);
       this.metrics.bytesStreamed.inc({ kind: "exec_stderr" }, out.stderr.byteLength);
       return out;
-    });
+    }
   }
 
   /** Stops timers. Containers keep running; runs in progress are failed at the next start. */

@@ -26,6 +26,7 @@ import { LocalContainer } from "./local-container.js";
 import { checkRootfsImages, LocalImages } from "./local-images.js";
 import { LocalLogStore } from "./local-logs.js";
 import { LocalMounts } from "./local-mounts.js";
+import { LogRetention } from "./log-retention.js";
 
 /** The label that marks a sandbox as a container's (value: the container id). */
 export const CONTAINER_LABEL = "chalk.container";
@@ -66,9 +67,21 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
     stepCpu: config.build.cpu,
     stepPids: config.build.pids,
     ...(config.registry ? { registry: { address: config.registry } } : {}),
+    // Image references and registry bases reach only the registries the configuration names.
+    allowedRegistries: config.allowedRegistries,
   });
   const images = new LocalImages(config.rootfsImages, builder);
   const logs = new LocalLogStore(logsDir, config.containerLogMaxBytes);
+  // Logs of finished containers: the newest per environment, for a limited time.
+  const retention = new LogRetention(
+    logsDir,
+    records,
+    { keep: config.finishedLogRetention, maxAgeSecs: config.finishedLogMaxAgeSecs },
+    log,
+  );
+  // Sweeps every 10 minutes, or twice per maximum age when that is shorter.
+  const maxAgeMs = config.finishedLogMaxAgeSecs * 1000;
+  retention.start(maxAgeMs > 0 ? Math.min(600_000, Math.max(500, maxAgeMs / 2)) : 600_000);
   const mounts = new LocalMounts(volumeStore, join(config.dataDir, "mounts"));
   const agentDir = await stageFilesAgent(runscPath, config.dataDir);
   if (!agentDir)
@@ -116,6 +129,7 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
     // The sandbox service's sandboxes start from the same image references containers take,
     // resolved in this server's own store: a client never names a host path.
     sandboxes: sandboxesFromImages(runtime, async (image) => {
+      images.checkReference(image, "spec.image");
       const resolved = await images.resolve(
         { kind: "uri", uri: image },
         "",
@@ -151,7 +165,10 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
           labels: { [CONTAINER_LABEL]: launch.id, [ENVIRONMENT_LABEL]: launch.environment },
         });
         const info = await sandbox.info();
-        return new LocalContainer(launch.id, sandbox, info.address, launch.port, filesAgentPath);
+        const container = new LocalContainer(launch.id, sandbox, info.address, launch.port, filesAgentPath);
+        // A container that ended may push an older finished log out of the retention window.
+        void container.ended().then(() => retention.schedule());
+        return container;
       } finally {
         // The sandbox holds its own copies of the mounts now (or never started): unstage them.
         await mounts.release(launch.id);
@@ -164,7 +181,9 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
       if (!info.labels[CONTAINER_LABEL])
         throw new ChalkError(Code.NotFound, `container ${JSON.stringify(id)} not found`);
       const port = info.address ? await portOf(records, id) : undefined;
-      return new LocalContainer(id, sandbox, info.address, port, filesAgentPath);
+      const container = new LocalContainer(id, sandbox, info.address, port, filesAgentPath);
+      void container.ended().then(() => retention.schedule());
+      return container;
     },
 
     async listContainers(): Promise<string[]> {
@@ -183,6 +202,7 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
     },
 
     async close() {
+      retention.close();
       await builder.close();
       await volumeStore.close();
       secretStore.close();

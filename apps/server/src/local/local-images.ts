@@ -33,9 +33,21 @@ export class LocalImages implements BackendImages {
     private readonly builder: ImageBuilder,
   ) {}
 
+  /**
+   * Refuses a malformed source, and one that names a registry host this server may not contact
+   * (`--registry` and `--allow-registry`), before any request is sent.
+   */
   check(source: ImageSource, field: string): void {
-    if (source.kind === "spec") decodeImageSpec(source.spec, `${field}.spec`);
-    else if (!this.rootfsImages[source.uri]) checkImageReference(source.uri, `${field}.uri`);
+    if (source.kind === "spec") {
+      this.builder.registries.checkSpec(decodeImageSpec(source.spec, `${field}.spec`), `${field}.spec`);
+    } else this.checkReference(source.uri, `${field}.uri`);
+  }
+
+  /** Refuses a malformed reference or one on a registry this server may not contact (invalid_argument naming `field`). */
+  checkReference(uri: string, field: string): void {
+    if (this.rootfsImages[uri]) return;
+    checkImageReference(uri, field);
+    this.builder.registries.checkReference(uri, field);
   }
 
   async resolve(
@@ -56,7 +68,7 @@ export class LocalImages implements BackendImages {
           cached: true,
         };
       }
-      return backendImage(await this.builder.resolveReference(source.uri));
+      return backendImage(await this.builder.resolveReference(source.uri, "spec.image.uri"));
     }
     let steps = 0;
     const image = await this.builder.resolve(decodeImageSpec(source.spec, "spec.image.spec"), {

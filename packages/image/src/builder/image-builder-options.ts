@@ -24,6 +24,12 @@ export interface ImageBuilderOpenOptions {
   runtime?: SandboxRuntime;
   /** Registry for base images and built images. Default: none (bases are bootstrapped locally). */
   registry?: ImageBuilderRegistryOptions;
+  /**
+   * Other registries (`host` or `host:port`) that image references and registry bases may name,
+   * besides `registry`. Given (even empty), every other host is refused with invalid_argument before
+   * any request is sent (a server passes its configuration here). Default: undefined, any host.
+   */
+  allowedRegistries?: readonly string[];
   /** Where locally bootstrapped Debian bases are cached, shared by every store. Default `/var/cache/chalk/image-bases`. */
   baseCacheDir?: string;
   /** Debian mirror for bootstraps. Default `http://deb.debian.org/debian`. */

@@ -32,6 +32,7 @@ import type { LayerCompression } from "./layers.js";
 import { type ImageConfig, type ImageManifest, OciStore, pidAlive } from "./oci-store.js";
 import { RegistryClient } from "./registry-client.js";
 import { stepLimits } from "./step-limits.js";
+import { RegistryPolicy } from "./registry-policy.js";
 
 interface Inflight {
   promise: Promise<ImageBuildInfo>;
@@ -78,6 +79,8 @@ export class ImageBuilder implements AsyncDisposable {
   readonly #steps: StepExecutor;
   readonly #publisher: ImagePublisher;
   readonly #registry: RegistryClient | undefined;
+  /** The registries this builder may contact. */
+  readonly registries: RegistryPolicy;
   readonly #inflight = new Map<string, Inflight>();
   #closed = false;
 
@@ -91,6 +94,7 @@ export class ImageBuilder implements AsyncDisposable {
       steps: StepExecutor;
       publisher: ImagePublisher;
       registry: RegistryClient | undefined;
+      registries: RegistryPolicy;
     },
   ) {
     this.storeDir = storeDir;
@@ -101,6 +105,7 @@ export class ImageBuilder implements AsyncDisposable {
     this.#steps = parts.steps;
     this.#publisher = parts.publisher;
     this.#registry = parts.registry;
+    this.registries = parts.registries;
   }
 
   /**
@@ -142,6 +147,7 @@ export class ImageBuilder implements AsyncDisposable {
     const buildCa = await prepareBuildCa(storeDir, options.buildCaBundle);
     const db = new ImageDb(join(storeDir, "chalk", "index.db"));
     const registry = options.registry ? new RegistryClient(options.registry) : undefined;
+    const registries = new RegistryPolicy(options.allowedRegistries, options.registry?.address);
     const compression: LayerCompression = options.layerCompression ?? "gzip";
     const layers = new LayerDirs(storeDir, store);
     return new ImageBuilder(storeDir, {
@@ -149,6 +155,7 @@ export class ImageBuilder implements AsyncDisposable {
       db,
       layers,
       registry,
+      registries,
       bases: new BaseImages({
         store,
         db,
@@ -198,6 +205,8 @@ export class ImageBuilder implements AsyncDisposable {
     this.#checkOpen();
     const spec =
       image instanceof Image ? await image.toSpec() : canonicalSpec(image, "spec", { requireContent: true });
+    // A registry base on a host this builder may not contact is refused before any work.
+    this.registries.checkSpec(spec, "spec");
     const digest = specDigest(spec);
     const environment = options.environment ?? "default";
     const existing = this.#db.image(digest);
@@ -342,11 +351,13 @@ export class ImageBuilder implements AsyncDisposable {
 
   /**
    * Resolves an image reference: `local/<repository>@sha256:…` from this store, anything else
-   * pulled from its registry (or the configured one) into the store.
+   * pulled from its registry (or the configured one) into the store. A host the builder may not
+   * contact ({@link ImageBuilderOpenOptions.allowedRegistries}) is invalid_argument naming `field`,
+   * before any request.
    */
-  async resolveReference(reference: string): Promise<ResolvedImage> {
+  async resolveReference(reference: string, field = "image"): Promise<ResolvedImage> {
     this.#checkOpen();
-    const ref = parseReference(reference, "image");
+    const ref = this.registries.checkReference(reference, field);
     if (ref.registry === undefined && ref.repository.startsWith("local/") && ref.digest) {
       if (!(await this.#store.hasBlob(ref.digest)))
         throw new ChalkError(Code.NotFound, `image ${reference} is not in this store`);

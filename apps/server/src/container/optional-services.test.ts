@@ -9,6 +9,7 @@ import type { CallContext } from "@chalk/rpc";
 import pino from "pino";
 import { afterEach, describe, expect, test } from "vitest";
 import { InMemoryBackend } from "../backend/in-memory-backend.js";
+import { defaultExecSlotLimits, ExecSlots } from "../exec-slots.js";
 import { ServerMetrics } from "../metrics.js";
 import { Containers } from "./containers.js";
 import { fileServiceImpl } from "./file-service.js";
@@ -26,7 +27,7 @@ function setup() {
   const containers = new Containers({
     backend,
     defaults: () => ({ cpu: "1", memory: "1Gi" }),
-    maxConcurrentExecs: 1,
+    execSlots: new ExecSlots(defaultExecSlotLimits(1)),
     metrics,
     log: pino({ level: "silent" }),
   });

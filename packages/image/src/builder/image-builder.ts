@@ -31,8 +31,8 @@ import { LayerDirs } from "./layer-dirs.js";
 import type { LayerCompression } from "./layers.js";
 import { type ImageConfig, type ImageManifest, OciStore, pidAlive } from "./oci-store.js";
 import { RegistryClient } from "./registry-client.js";
-import { stepLimits } from "./step-limits.js";
 import { RegistryPolicy } from "./registry-policy.js";
+import { stepLimits } from "./step-limits.js";
 
 interface Inflight {
   promise: Promise<ImageBuildInfo>;

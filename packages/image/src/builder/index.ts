@@ -39,5 +39,5 @@ export { imageServiceImpl } from "./image-service.js";
 export { LAYER_MEDIA_TYPE, type LayerCompression } from "./layers.js";
 export { type Descriptor, type ImageConfig, type ImageManifest, MEDIA_TYPE } from "./oci-store.js";
 export { RegistryClient, type RegistryOptions } from "./registry-client.js";
-export { DEFAULT_STEP_LIMITS, type StepLimits } from "./step-limits.js";
 export { RegistryPolicy } from "./registry-policy.js";
+export { DEFAULT_STEP_LIMITS, type StepLimits } from "./step-limits.js";

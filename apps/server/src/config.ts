@@ -28,6 +28,9 @@ export interface EnvironmentDefaults {
   memory: string;
 }
 
+/** One environment's overrides of the server's defaults (`--environments-file`): each may be absent. */
+export type EnvironmentOverrides = { [K in keyof EnvironmentDefaults]?: EnvironmentDefaults[K] | undefined };
+
 /** The server's validated configuration. */
 export interface ServerConfig {
   /** `host:port` of the gRPC server. */
@@ -41,7 +44,7 @@ export interface ServerConfig {
   /** Defaults for environments that `environments` does not name. */
   defaults: EnvironmentDefaults;
   /** Per-environment defaults, from the environments file. */
-  environments: Record<string, Partial<EnvironmentDefaults>>;
+  environments: Record<string, EnvironmentOverrides>;
   /** OCI registry (`host:port`) for base images and built images, when configured. */
   registry: string | undefined;
   /** Accepted bearer tokens (as digests) and their environments. Empty only with `insecureNoAuth`. */
@@ -505,7 +508,7 @@ function readTls(certFile: string | undefined, keyFile: string | undefined) {
   return { cert, key };
 }
 
-function readEnvironmentsFile(path: string): Record<string, Partial<EnvironmentDefaults>> {
+function readEnvironmentsFile(path: string): Record<string, EnvironmentOverrides> {
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(path, "utf8"));

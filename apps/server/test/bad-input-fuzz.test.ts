@@ -299,7 +299,11 @@ async function call<T>(service: string, name: string, init: object, env = ENVIRO
       md,
       (err, data) => {
         c.close();
-        resolve({ code: err?.code ?? 0, details: err?.details ?? "", data });
+        resolve({
+          code: err?.code ?? 0,
+          details: err?.details ?? "",
+          ...(data === undefined ? {} : { data }),
+        });
       },
     );
   });

@@ -66,9 +66,10 @@ export async function runContainer(
   readyTimeoutSecs: number | undefined,
 ): Promise<ContainerInfoMessage> {
   const o = ctx.options;
+  const source = await imageSourceOf(o.image);
   const spec: MessageInitShape<typeof ContainerSpecSchema> = {
     name: ctx.name,
-    image: { source: await imageSourceOf(o.image) },
+    image: source === undefined ? {} : { source },
     cpu: o.cpu ?? "",
     memory: o.memory ?? "",
     gpu: o.gpu ?? "",

@@ -39,11 +39,12 @@ export function sandboxesFromImages(
       const { image, ...rest } = options;
       if (!image) throw invalidArgument("image", "required", "an image reference, as a Container takes it");
       const resolved = await resolve(image);
+      const workdir = rest.workdir ?? resolved.workdir;
       return runtime.create({
         ...rest,
         rootfs: resolved.rootfs,
         env: { ...resolved.env, ...(rest.env ?? {}) },
-        ...((rest.workdir ?? resolved.workdir) ? { workdir: rest.workdir ?? resolved.workdir } : {}),
+        ...(workdir ? { workdir } : {}),
       });
     },
   };

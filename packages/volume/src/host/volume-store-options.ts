@@ -45,8 +45,8 @@ export interface VolumeStoreCreateOptions {
 export interface VolumeStoreListOptions {
   /** Entries per page. Default 100 for volumes, 1000 for files. */
   pageSize?: number;
-  /** `nextPageToken` of the previous page. */
-  pageToken?: string;
+  /** `nextPageToken` of the previous page; undefined for the first. */
+  pageToken?: string | undefined;
 }
 
 /** Options for {@link VolumeStore.listFiles}. */
@@ -60,7 +60,7 @@ export interface VolumeStorePutOptions {
   /** Permission bits of the new file. Default 0o644. */
   mode?: number;
   /** Expected size in bytes: a stream of another length fails and writes nothing. */
-  size?: number;
+  size?: number | undefined;
   /** Aborts the write; nothing is written. */
   signal?: AbortSignal;
 }

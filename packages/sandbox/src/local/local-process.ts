@@ -128,7 +128,7 @@ function checkWorkdir(s: LocalProcessStart, workdir: string): void {
  * A process started with `runsc exec`. Its stdio are the runsc process's pipes, which gVisor hands
  * to the process inside, so backpressure is the kernel's: a reader that stops reading fills the
  * pipe and stalls the writer in the sandbox. Nothing is buffered beyond the pipe and one
- * 64 KiB stream buffer per direction. stdout and stderr end at most {@link OUTPUT_DRAIN_MS} after
+ * 256 KiB stream buffer per output (see `ProcessOutput`). stdout and stderr end at most {@link OUTPUT_DRAIN_MS} after
  * the process exits, whether or not background children still hold them.
  */
 export class LocalProcess implements Process {

@@ -16,6 +16,14 @@ export const OUTPUT_DRAIN_MS = 250;
  */
 const DRAIN_MAX_BYTES = 1024 * 1024;
 
+/**
+ * Bytes the consumer's stream buffers before the pipe is paused. At 64 KiB (one pipe read) every
+ * read filled it: the pipe was paused and resumed once per chunk, and the writer in the sandbox
+ * stalled on a full socket meanwhile; 256 KiB lets the next reads land while the consumer takes
+ * the last (bench/results/stream-diff.md: 0.85× of the raw floor at 64 KiB, 1.0× at 256 KiB).
+ */
+const BUFFER_BYTES = 256 * 1024;
+
 /** Longest line held back while it may be runsc's own message (see {@link ProcessOutput}). */
 const MAX_HELD_BYTES = 4096;
 
@@ -33,7 +41,7 @@ export interface ProcessOutputOptions {
 
 /**
  * One output stream (stdout or stderr) of a process started by `runsc exec`. While the process
- * runs it is the pipe with its backpressure (a 64 KiB buffer, then the writer in the sandbox
+ * runs it is the pipe with its backpressure (a {@link BUFFER_BYTES} buffer, then the writer in the sandbox
  * stalls). Once the process has exited, {@link ProcessOutput.finish} reads what is left, ignoring
  * backpressure (at most {@link DRAIN_MAX_BYTES}), for at most {@link OUTPUT_DRAIN_MS}, then ends the
  * stream; bytes read stay for the consumer.
@@ -52,7 +60,7 @@ export class ProcessOutput {
     private readonly source: Readable,
     private readonly options: ProcessOutputOptions = {},
   ) {
-    this.stream = new PassThrough({ highWaterMark: 64 * 1024 });
+    this.stream = new PassThrough({ highWaterMark: BUFFER_BYTES });
     // Listen at once: Node discards the output of a child nobody listens to when it exits.
     source.on("data", (chunk: Buffer) => this.#onData(chunk));
     for (const event of ["end", "error", "close"]) source.once(event, () => this.#onSourceEnd());

@@ -134,6 +134,12 @@ try {
       // not made in this controller
     }
   }
+  // runsc pins the empty network namespace of `--network=none` sandboxes under its root.
+  try {
+    execFileSync("umount", [join(root, "null-netns")], { stdio: "ignore" });
+  } catch {
+    // not pinned
+  }
   await rm(dir, { recursive: true, force: true });
   await rm(stateDir, { recursive: true, force: true });
 }

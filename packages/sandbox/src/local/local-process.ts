@@ -367,8 +367,8 @@ async function waitForPid(pidFile: string, exit: Promise<unknown>): Promise<numb
   }
 }
 
-/** A small state file's text, or "" when it is not there (yet). */
-function readSmall(path: string): string {
+/** A small state file's text, or "" when it is not there (yet); read synchronously (see {@link LocalProcess.start}). */
+export function readSmall(path: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch {

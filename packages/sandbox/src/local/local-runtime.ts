@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -10,6 +10,7 @@ import type { Sandbox, SandboxCreateOptions, SandboxInfo, SandboxRuntime } from 
 import { INIT_PATH, scrubBundleEnv, writeBundle } from "./bundle.js";
 import { prepareMemoryCgroup, sandboxCgroupPath } from "./cgroups.js";
 import { childEnv } from "./child-env.js";
+import { readSmall } from "./local-process.js";
 import { LocalSandbox } from "./local-sandbox.js";
 import { netnsPath, reserveNetwork, sandboxResolvConf, setupNetwork } from "./network.js";
 import { mountOverlay } from "./overlay.js";
@@ -345,15 +346,6 @@ function rootfsTmp(merged: string): string | undefined {
     return tmp;
   }
   return st.isDirectory() ? tmp : undefined;
-}
-
-/** A small state file's text, or "" when it is not there (yet). */
-function readSmall(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return "";
-  }
 }
 
 /** Waits for every promise (undefined: nothing to wait for), then throws the first failure. */

@@ -20,7 +20,7 @@ const DRAIN_MAX_BYTES = 1024 * 1024;
  * Bytes the consumer's stream buffers before the pipe is paused. At 64 KiB (one pipe read) every
  * read filled it: the pipe was paused and resumed once per chunk, and the writer in the sandbox
  * stalled on a full socket meanwhile; 256 KiB lets the next reads land while the consumer takes
- * the last (bench/results/stream-diff.md: 0.85× of the raw floor at 64 KiB, 1.0× at 256 KiB).
+ * the last (bench/results/streaming-profile.md: 0.85× of the raw floor at 64 KiB, 1.00× at 256 KiB).
  */
 const BUFFER_BYTES = 256 * 1024;
 

@@ -17,10 +17,11 @@ export const OUTPUT_DRAIN_MS = 250;
 const DRAIN_MAX_BYTES = 1024 * 1024;
 
 /**
- * Bytes the consumer's stream buffers before the pipe is paused. At 64 KiB (one pipe read) every
- * read filled it: the pipe was paused and resumed once per chunk, and the writer in the sandbox
- * stalled on a full socket meanwhile; 256 KiB lets the next reads land while the consumer takes
- * the last (bench/results/streaming-profile.md: 0.85× of the raw floor at 64 KiB, 1.00× at 256 KiB).
+ * Bytes the consumer's stream buffers before the pipe is paused: room for the next reads to land
+ * while the consumer takes the last, so the writer in the sandbox stalls less often on a full
+ * socket. Still a bound. Measured in one interleaved A/B (bench/results/streaming-profile.md):
+ * 0.85× of the raw floor with 64 KiB, 1.00× with 256 KiB; the full bench at a higher load did not
+ * show the gain, so it is within what that machine's noise allows.
  */
 const BUFFER_BYTES = 256 * 1024;
 

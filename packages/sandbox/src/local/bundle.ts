@@ -1,5 +1,4 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 /** The usual container default capabilities: enough for apt-get and package builds. */
@@ -142,8 +141,8 @@ export function bundleConfig(s: BundleSpec): Record<string, unknown> {
 }
 
 /** Writes `config.json` for the sandbox into `bundleDir`, readable by root only (its env may hold secrets). */
-export async function writeBundle(bundleDir: string, s: BundleSpec): Promise<void> {
-  await writeFile(join(bundleDir, "config.json"), JSON.stringify(bundleConfig(s), null, 1), { mode: 0o600 });
+export function writeBundle(bundleDir: string, s: BundleSpec): void {
+  writeFileSync(join(bundleDir, "config.json"), JSON.stringify(bundleConfig(s), null, 1), { mode: 0o600 });
 }
 
 /**

@@ -128,7 +128,7 @@ function checkWorkdir(s: LocalProcessStart, workdir: string): void {
  * A process started with `runsc exec`. Its stdio are the runsc process's pipes, which gVisor hands
  * to the process inside, so backpressure is the kernel's: a reader that stops reading fills the
  * pipe and stalls the writer in the sandbox. Nothing is buffered beyond the pipe and one
- * 64 KiB stream buffer per direction. stdout and stderr end at most {@link OUTPUT_DRAIN_MS} after
+ * 256 KiB stream buffer per output (see `ProcessOutput`). stdout and stderr end at most {@link OUTPUT_DRAIN_MS} after
  * the process exits, whether or not background children still hold them.
  */
 export class LocalProcess implements Process {
@@ -367,8 +367,8 @@ async function waitForPid(pidFile: string, exit: Promise<unknown>): Promise<numb
   }
 }
 
-/** A small state file's text, or "" when it is not there (yet). */
-function readSmall(path: string): string {
+/** A small state file's text, or "" when it is not there (yet); read synchronously (see {@link LocalProcess.start}). */
+export function readSmall(path: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch {

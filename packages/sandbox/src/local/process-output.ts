@@ -16,6 +16,15 @@ export const OUTPUT_DRAIN_MS = 250;
  */
 const DRAIN_MAX_BYTES = 1024 * 1024;
 
+/**
+ * Bytes the consumer's stream buffers before the pipe is paused: room for the next reads to land
+ * while the consumer takes the last, so the writer in the sandbox stalls less often on a full
+ * socket. Still a bound. Measured in one interleaved A/B (bench/results/streaming-profile.md):
+ * 0.85× of the raw floor with 64 KiB, 1.00× with 256 KiB; the full bench at a higher load did not
+ * show the gain, so it is within what that machine's noise allows.
+ */
+const BUFFER_BYTES = 256 * 1024;
+
 /** Longest line held back while it may be runsc's own message (see {@link ProcessOutput}). */
 const MAX_HELD_BYTES = 4096;
 
@@ -33,7 +42,7 @@ export interface ProcessOutputOptions {
 
 /**
  * One output stream (stdout or stderr) of a process started by `runsc exec`. While the process
- * runs it is the pipe with its backpressure (a 64 KiB buffer, then the writer in the sandbox
+ * runs it is the pipe with its backpressure (a {@link BUFFER_BYTES} buffer, then the writer in the sandbox
  * stalls). Once the process has exited, {@link ProcessOutput.finish} reads what is left, ignoring
  * backpressure (at most {@link DRAIN_MAX_BYTES}), for at most {@link OUTPUT_DRAIN_MS}, then ends the
  * stream; bytes read stay for the consumer.
@@ -52,7 +61,7 @@ export class ProcessOutput {
     private readonly source: Readable,
     private readonly options: ProcessOutputOptions = {},
   ) {
-    this.stream = new PassThrough({ highWaterMark: 64 * 1024 });
+    this.stream = new PassThrough({ highWaterMark: BUFFER_BYTES });
     // Listen at once: Node discards the output of a child nobody listens to when it exits.
     source.on("data", (chunk: Buffer) => this.#onData(chunk));
     for (const event of ["end", "error", "close"]) source.once(event, () => this.#onSourceEnd());

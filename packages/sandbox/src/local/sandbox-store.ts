@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
-import { lstat, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
+import { existsSync, renameSync, writeFileSync } from "node:fs";
+import { lstat, readFile, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { notFound } from "@chalk/core";
@@ -104,10 +104,14 @@ export class SandboxStore {
     }
   }
 
-  async writeMeta(meta: SandboxMeta): Promise<void> {
+  /**
+   * Records a sandbox's metadata (atomically: a temporary file renamed over). Synchronous: a few
+   * hundred bytes in the local state directory, on create's critical path.
+   */
+  writeMeta(meta: SandboxMeta): void {
     const file = join(this.sandboxDir(meta.id), "meta.json");
-    await writeFile(`${file}.tmp`, JSON.stringify(meta), { mode: 0o600 });
-    await rename(`${file}.tmp`, file);
+    writeFileSync(`${file}.tmp`, JSON.stringify(meta), { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
   }
 
   /** Whether the init process has ended (the detached wrapper wrote its status). */

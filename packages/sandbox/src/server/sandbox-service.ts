@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ChalkError, Code, notFound } from "@chalk/core";
 import {
@@ -12,6 +13,7 @@ import { Channel } from "../channel.js";
 import { sendableSignal } from "../signals.js";
 import type { Process, Sandbox, SandboxCreateOptions, SandboxRuntime, SpawnOptions } from "../types.js";
 import { exitToWire, infoToWire, specFromWire } from "../wire.js";
+import { coalesced } from "./coalesced.js";
 
 /** The label that records which environment a sandbox belongs to, when the service scopes them. */
 export const ENVIRONMENT_LABEL = "chalk.environment";
@@ -142,8 +144,8 @@ export function sandboxServiceImpl(
       // the client sends them; the response side ends when the process has exited. It never rejects.
       void applyControl(iterator, proc);
       const events = new Channel<ExecResponseInit>();
-      const forward = async (stream: AsyncIterable<Uint8Array>, kind: Stream) => {
-        for await (const data of stream)
+      const forward = async (stream: Readable, kind: Stream) => {
+        for await (const data of coalesced(stream))
           await events.send({ event: { case: "output", value: { stream: kind, data } } });
       };
       const outputKind = start.pty ? Stream.PTY : Stream.STDOUT;

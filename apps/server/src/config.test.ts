@@ -98,7 +98,7 @@ describe("server configuration", () => {
         "--registry",
         "r:5000",
         "--rootfs-image",
-        "m=/",
+        "m=/srv",
         "--token",
         grant,
       ],

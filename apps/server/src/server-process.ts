@@ -250,3 +250,6 @@ export async function removeDataDir(dir: string): Promise<void> {
   }
   rmSync(dir, { recursive: true, force: true });
 }
+
+/** The namespace the Kubernetes backend uses for an environment (tests delete the ones they made). */
+export { namespaceOf } from "./kubernetes/kubernetes-names.js";

@@ -23,7 +23,7 @@ const MAX_LABEL = 63;
  * `a-z 0-9 . _ -`; namespace names allow only `a-z 0-9 -`. The encoding keeps letters and digits
  * and writes `-` as `-0`, `.` as `-1`, `_` as `-2` (a prefix-free code, so two environments never
  * share an encoding), after the prefix `chalk-`. An encoding longer than 63 characters is cut to
- * 40 and ends in `-h` and 16 hex digits of the SHA-256 of the environment's name (`-h` never occurs
+ * 39 and ends in `-h` and 16 hex digits of the SHA-256 of the environment's name (`-h` never occurs
  * in an uncut encoding, so cut and uncut names never meet; two cut ones would need a 64-bit hash
  * collision). The environment's own name is also kept in the namespace's annotation
  * {@link ENVIRONMENT_ANNOTATION}.
@@ -40,7 +40,7 @@ export function namespaceOf(environment: string): string {
   const full = `${NAMESPACE_PREFIX}${encoded}`;
   if (full.length <= MAX_LABEL) return full;
   const hash = createHash("sha256").update(environment).digest("hex").slice(0, 16);
-  const cut = encoded.slice(0, 40);
+  const cut = encoded.slice(0, 39);
   return `${NAMESPACE_PREFIX}${cut}-h${hash}`;
 }
 

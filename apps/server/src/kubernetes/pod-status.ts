@@ -64,7 +64,12 @@ export function podProgress(pod: V1Pod): PodProgress {
     return { state: "failed", reason: status.reason ?? "Failed", message: status.message ?? "" };
   }
   const scheduled = status.conditions?.find((c) => c.type === "PodScheduled");
-  if (scheduled?.status === "False" && scheduled.reason === "Unschedulable") {
+  // A claim still binding is a moment's wait, not a Pod that can never be placed.
+  if (
+    scheduled?.status === "False" &&
+    scheduled.reason === "Unschedulable" &&
+    !/unbound immediate PersistentVolumeClaims/.test(scheduled.message ?? "")
+  ) {
     return { state: "failed", reason: "Unschedulable", message: scheduled.message ?? "" };
   }
   return { state: "pending", reason: waiting?.reason ?? status.reason ?? "" };

@@ -108,7 +108,16 @@ export class PodWatch {
         reject(signal?.reason);
       };
       const check = (pod: V1Pod | undefined) => {
-        const v = decide(pod);
+        let v: T | undefined;
+        try {
+          v = decide(pod);
+        } catch (err) {
+          // A decision that the wait has failed (the Pod can never run) rejects it.
+          off();
+          signal?.removeEventListener("abort", onAbort);
+          reject(err);
+          return;
+        }
         if (v === undefined) return;
         off();
         signal?.removeEventListener("abort", onAbort);

@@ -40,6 +40,10 @@ export interface ServerConfig {
     | {
         /** Absolute path of the kubeconfig (its current context is used). */
         kubeconfig: string;
+        /** A Pod's CPU request as a percentage of its limit (100: requests equal limits). */
+        cpuRequestPercent: number;
+        /** Prefix of the namespaces this server makes (`chalk-`); servers sharing a cluster need their own. */
+        namespacePrefix: string;
         /** `runtimeClassName` of every Pod. */
         runtimeClass: string;
         /** The node label whose value is a node's accelerator type. */
@@ -85,6 +89,8 @@ export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
   --data-dir DIR               state directory (default /var/lib/chalk)         env CHALK_DATA_DIR
   --backend local|kubernetes   compute backend (default local)                  env CHALK_BACKEND
   --kubeconfig FILE            kubernetes: the cluster's kubeconfig             env KUBECONFIG
+  --cpu-request-percent N      kubernetes: CPU request as % of the limit (default 100; memory: always 100)
+  --namespace-prefix P         kubernetes: prefix of this server's namespaces (default chalk-)
   --runtime-class NAME         kubernetes: Pods' runtimeClassName (default gvisor) env CHALK_RUNTIME_CLASS
   --gpu-node-label LABEL       kubernetes: node label naming the GPU type (default cloud.google.com/gke-accelerator)
   --registry-insecure          talk to --registry over plain HTTP (a private test network only)
@@ -226,6 +232,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
         "environments-file": { type: "string" },
         registry: { type: "string" },
         kubeconfig: { type: "string" },
+        "namespace-prefix": { type: "string" },
+        "cpu-request-percent": { type: "string" },
         "runtime-class": { type: "string" },
         "gpu-node-label": { type: "string" },
         "registry-insecure": { type: "boolean" },
@@ -363,6 +371,16 @@ function kubernetesSettings(
       "--rootfs-image: not available with --backend kubernetes (nodes pull images from --registry); push the root filesystem to the registry and name it by reference",
     );
   }
+  const namespacePrefix = pick("namespace-prefix") ?? "chalk-";
+  if (!/^[a-z][a-z0-9-]{0,18}-$/.test(namespacePrefix))
+    throw new ConfigError(
+      `--namespace-prefix: ${JSON.stringify(namespacePrefix)}: expected a lower-case letter, then up to 19 of a-z, 0-9, '-', ending in '-' (e.g. "chalk-")`,
+    );
+  const percent = pick("cpu-request-percent") ?? "100";
+  if (!/^\d{1,3}$/.test(percent) || Number(percent) < 1 || Number(percent) > 100)
+    throw new ConfigError(
+      `--cpu-request-percent: ${JSON.stringify(percent)}: expected a whole number from 1 to 100`,
+    );
   const runtimeClass = pick("runtime-class") ?? "gvisor";
   if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(runtimeClass))
     throw new ConfigError(`--runtime-class: ${JSON.stringify(runtimeClass)} is not a RuntimeClass name`);
@@ -371,6 +389,8 @@ function kubernetesSettings(
     throw new ConfigError(`--gpu-node-label: ${JSON.stringify(gpuNodeLabel)} is not a label key`);
   return {
     kubeconfig: resolve(kubeconfig),
+    namespacePrefix,
+    cpuRequestPercent: Number(percent),
     runtimeClass,
     gpuNodeLabel,
     registryInsecure: values["registry-insecure"] === true,

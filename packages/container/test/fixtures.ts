@@ -44,6 +44,7 @@ export const BACKENDS: Backend[] = (process.env.CHALK_TEST_BACKENDS ?? "local,ku
  */
 async function backendSetup(
   backend: Backend,
+  namespacePrefix: string,
 ): Promise<{ args: string[]; image: string; cluster?: TestCluster }> {
   if (backend === "local") return { args: ["--rootfs-image", `${TEST_IMAGE}=${rootfs}`], image: TEST_IMAGE };
   const cluster = await ensureCluster();
@@ -61,6 +62,11 @@ async function backendSetup(
       "--registry",
       cluster.registry,
       "--registry-insecure",
+      "--namespace-prefix",
+      namespacePrefix,
+      // The test node has 2 CPUs and test files run in parallel: request a tenth of each limit.
+      "--cpu-request-percent",
+      "10",
     ],
     image: pushed.digestReference,
     cluster,
@@ -71,9 +77,13 @@ async function backendSetup(
  * Deletes the namespaces (and their cluster-scoped volumes) a Kubernetes test server made for
  * `environments`, waiting until they are gone.
  */
-async function deleteNamespaces(cluster: TestCluster, environments: readonly string[]): Promise<void> {
+async function deleteNamespaces(
+  cluster: TestCluster,
+  environments: readonly string[],
+  prefix: string,
+): Promise<void> {
   for (const env of environments) {
-    const ns = namespaceOf(env);
+    const ns = namespaceOf(env, prefix);
     await kubectl(cluster, [
       "delete",
       "namespace",
@@ -96,8 +106,16 @@ async function deleteNamespaces(cluster: TestCluster, environments: readonly str
 export function useServer(
   args: string[] = [],
   options: { tls?: boolean; backend?: Backend; environments?: string[] } = {},
-): { readonly server: ServerProcess; readonly image: string; readonly backend: Backend } {
+): {
+  readonly server: ServerProcess;
+  readonly image: string;
+  readonly backend: Backend;
+  namespaceOf(environment: string): string;
+} {
   const backend = options.backend ?? "local";
+  // Each test server gets namespaces of its own, so test files (and test runs of other worktrees)
+  // sharing the cluster never touch each other's.
+  const prefix = `ct${Math.random().toString(36).slice(2, 8)}-`;
   const environments = options.environments ?? ["default", "team-a", "team-b"];
   const holder: { server: ServerProcess | undefined; image: string; cluster: TestCluster | undefined } = {
     server: undefined,
@@ -105,7 +123,7 @@ export function useServer(
     cluster: undefined,
   };
   beforeAll(async () => {
-    const setup = await backendSetup(backend);
+    const setup = await backendSetup(backend, prefix);
     holder.image = setup.image;
     holder.cluster = setup.cluster;
     holder.server = await startServerProcess({
@@ -127,7 +145,7 @@ export function useServer(
         }
       }
     } finally {
-      if (holder.cluster) await deleteNamespaces(holder.cluster, environments);
+      if (holder.cluster) await deleteNamespaces(holder.cluster, environments, prefix);
     }
   });
   return {
@@ -139,6 +157,7 @@ export function useServer(
       return holder.image;
     },
     backend,
+    namespaceOf: (environment) => namespaceOf(environment, prefix),
   };
 }
 

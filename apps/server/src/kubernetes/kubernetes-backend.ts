@@ -30,6 +30,7 @@ import { KubernetesImages } from "./kubernetes-images.js";
 import {
   CONTAINER_ID_LABEL,
   ENVIRONMENT_ANNOTATION,
+  INSTANCE_LABEL,
   MAIN_CONTAINER,
   MANAGED_BY,
   MANAGED_BY_LABEL,
@@ -54,6 +55,8 @@ const DELETE_WAIT_MS = 60_000;
 /** The Kubernetes backend's own settings (from `--kubeconfig`, `--registry`, …). */
 export interface KubernetesSettings {
   kubeconfig: string;
+  namespacePrefix: string;
+  cpuRequestPercent: number;
   runtimeClass: string;
   gpuNodeLabel: string;
   registryInsecure: boolean;
@@ -95,7 +98,10 @@ export async function kubernetesBackend(
   });
   const images = new KubernetesImages(builder, registry);
   const logs = new LocalLogStore(logsDir, config.containerLogMaxBytes);
-  const watch = new PodWatch(kc, core, log);
+  const instance = settings.namespacePrefix.slice(0, -1);
+  /** Labels on everything this server makes: the product's, and this server's instance. */
+  const ours = { [MANAGED_BY_LABEL]: MANAGED_BY, [INSTANCE_LABEL]: instance };
+  const watch = new PodWatch(kc, core, log, instance);
   try {
     await watch.synced();
   } catch (err) {
@@ -105,7 +111,7 @@ export async function kubernetesBackend(
       `the Kubernetes API server (${kc.getCurrentCluster()?.server}) cannot be reached: ${(err as Error)?.message ?? err}`,
     );
   }
-  const volumes = new KubernetesVolumes(core, volumeStore, join(config.dataDir, "volumes", "volumes"));
+  const volumes = new KubernetesVolumes(core, volumeStore, join(config.dataDir, "volumes", "volumes"), ours);
   const namespaces = new Map<string, Promise<string>>();
   const captures = new Map<string, Promise<void>>();
   const logApi = new Log(kc);
@@ -113,13 +119,13 @@ export async function kubernetesBackend(
   const ensureNamespace = (environment: string): Promise<string> => {
     let p = namespaces.get(environment);
     if (!p) {
-      const name = namespaceOf(environment);
+      const name = namespaceOf(environment, settings.namespacePrefix);
       p = withRetry(`creating namespace ${name}`, () =>
         core.createNamespace({
           body: {
             metadata: {
               name,
-              labels: { [MANAGED_BY_LABEL]: MANAGED_BY },
+              labels: ours,
               annotations: { [ENVIRONMENT_ANNOTATION]: environment },
             },
           },
@@ -327,9 +333,11 @@ export async function kubernetesBackend(
           volumesClaim: undefined,
           gpuNodeLabel: settings.gpuNodeLabel,
           workdir: options.workdir ?? image.workdir,
+          cpuRequestPercent: settings.cpuRequestPercent,
         },
       );
       pod.metadata!.annotations![SANDBOX_LABELS_ANNOTATION] = JSON.stringify(options.labels ?? {});
+      pod.metadata!.labels![INSTANCE_LABEL] = instance;
       await startPod(pod, namespace);
       try {
         await awaitRunning(id, namespace, AbortSignal.timeout(600_000));
@@ -346,6 +354,8 @@ export async function kubernetesBackend(
     // Pause and resume, snapshots, warm pools, files, port forwarding, egress policy and detached
     // execs are not built on this backend.
     capabilities: new Set(),
+    // The kubelet reports an exit within about its PLEG relist period (1 s) plus a status update.
+    entrypointSettleMs: 2500,
     records,
     logs,
     secrets,
@@ -376,8 +386,10 @@ export async function kubernetesBackend(
         volumesClaim: claim,
         gpuNodeLabel: settings.gpuNodeLabel,
         workdir: launch.image.workdir,
+        cpuRequestPercent: settings.cpuRequestPercent,
       });
       pod.metadata!.annotations![LOGS_ANNOTATION] = launch.command.length > 0 ? "true" : "false";
+      pod.metadata!.labels![INSTANCE_LABEL] = instance;
       let created: V1Pod | undefined;
       try {
         if (entries.length > 0) {
@@ -389,7 +401,7 @@ export async function kubernetesBackend(
                 body: {
                   metadata: {
                     name: secretNameOf(id),
-                    labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [CONTAINER_ID_LABEL]: id },
+                    labels: { ...ours, [CONTAINER_ID_LABEL]: id },
                   },
                   type: "Opaque",
                   data: Object.fromEntries(
@@ -432,7 +444,7 @@ export async function kubernetesBackend(
               body: {
                 metadata: {
                   name: podName,
-                  labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [CONTAINER_ID_LABEL]: id },
+                  labels: { ...ours, [CONTAINER_ID_LABEL]: id },
                   ownerReferences: [owner],
                 },
                 spec: {

@@ -12,7 +12,7 @@ describe("namespaceOf", () => {
     expect(namespaceOf("team.a")).toBe("chalk-team-1a");
     expect(namespaceOf("team_a")).toBe("chalk-team-2a");
     expect(namespaceOf("team-a")).toBe("chalk-team-0a");
-    expect(new Set(["team.a", "team_a", "team-a", "teama"].map(namespaceOf)).size).toBe(4);
+    expect(new Set(["team.a", "team_a", "team-a", "teama"].map((e) => namespaceOf(e))).size).toBe(4);
   });
 
   test("every accepted environment name maps to a valid namespace name", () => {
@@ -46,7 +46,19 @@ describe("namespaceOf", () => {
       `${"a".repeat(62)}`,
       `${"a".repeat(63)}`,
     ];
-    expect(new Set(near.map(namespaceOf)).size).toBe(near.length);
+    expect(new Set(near.map((e) => namespaceOf(e))).size).toBe(near.length);
+  });
+
+  test("with the longest prefix, every accepted name still fits", () => {
+    const prefix = `p${"x".repeat(18)}-`;
+    fc.assert(
+      fc.property(
+        environment,
+        (env) => DNS_LABEL.test(namespaceOf(env, prefix)) && namespaceOf(env, prefix).startsWith(prefix),
+      ),
+      { numRuns: 1000 },
+    );
+    expect(namespaceOf(`${"x.".repeat(31)}y`, prefix).length).toBeLessThanOrEqual(63);
   });
 
   test("names whose encoding is too long are cut and end in a hash of the whole name", () => {

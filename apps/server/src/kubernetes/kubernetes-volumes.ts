@@ -4,7 +4,7 @@ import type { VolumeStore } from "@chalk/volume/host";
 import type { CoreV1Api } from "@kubernetes/client-node";
 import type { VolumeMountRequest } from "../backend/compute-backend.js";
 import { withRetry } from "./kubernetes-errors.js";
-import { ENVIRONMENT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL } from "./kubernetes-names.js";
+import { ENVIRONMENT_ANNOTATION } from "./kubernetes-names.js";
 
 /** The claim, in every environment's namespace, that holds the environment's volumes. */
 export const VOLUMES_CLAIM = "chalk-volumes";
@@ -33,6 +33,8 @@ export class KubernetesVolumes {
     private readonly store: VolumeStore,
     /** The store's directory of environments (`<data dir>/volumes/volumes`). */
     private readonly root: string,
+    /** Labels on what it makes. */
+    private readonly labels: Record<string, string>,
   ) {}
 
   /** Checks every mount and makes sure the environment's volume and claim exist; returns the claim. */
@@ -64,7 +66,7 @@ export class KubernetesVolumes {
 
   async #ensure(environment: string, namespace: string): Promise<void> {
     const pvName = `chalk-volumes-${namespace}`;
-    const labels = { [MANAGED_BY_LABEL]: MANAGED_BY };
+    const labels = this.labels;
     const annotations = { [ENVIRONMENT_ANNOTATION]: environment };
     const exists = (err: unknown) => {
       if (ChalkError.from(err).code !== Code.AlreadyExists) throw err;

@@ -111,6 +111,14 @@ describe("podFor: the Pod of a container, field by field", () => {
     ]);
   });
 
+  test("the CPU request is a percentage of the limit when configured; memory is requested in full", () => {
+    const pod = podFor(launch(), { ...options, cpuRequestPercent: 10 });
+    expect(pod.spec!.containers[0]!.resources).toEqual({
+      requests: { cpu: "50m", memory: String(512 * 2 ** 20) },
+      limits: { cpu: "500m", memory: String(512 * 2 ** 20) },
+    });
+  });
+
   test("env var names that are not Secret keys get positional keys", () => {
     expect(secretKeyFor("OPENAI_API_KEY", 0)).toBe("OPENAI_API_KEY");
     expect(secretKeyFor("weird name", 3)).toBe("k3");

@@ -47,6 +47,11 @@ export interface PodSpecOptions {
   gpuNodeLabel: string;
   /** Working directory (default: the image's). */
   workdir: string | undefined;
+  /**
+   * The CPU request as a percentage of the limit (100: equal, Guaranteed QoS with memory). Memory
+   * is always requested in full (it cannot be taken back from a process).
+   */
+  cpuRequestPercent?: number;
 }
 
 /** The env var name as a Secret key: itself when it is a valid key, else a positional key. */
@@ -56,7 +61,7 @@ export function secretKeyFor(name: string, index: number): string {
 
 /**
  * The Pod of a container: one container (`main`) in gVisor (`runtimeClassName`), CPU and memory as
- * equal requests and limits (Guaranteed QoS), the entrypoint as `command` (or the idle process),
+ * requests and limits (equal by default: Guaranteed QoS; see {@link PodSpecOptions.cpuRequestPercent}), the entrypoint as `command` (or the idle process),
  * plain env, secret env by `secretKeyRef`, volumes by `subPath` of the environment's claim, the
  * port as a `containerPort`. `restartPolicy: Never`: a process that ends ends the container, as on
  * the local backend. No service account token is mounted and no Service env vars are injected: a
@@ -76,6 +81,8 @@ export function podFor(launch: ContainerLaunch, o: PodSpecOptions): V1Pod {
   const { cpuMillis, memoryBytes, gpu } = launch.resources;
   const limits: Record<string, string> = { cpu: `${cpuMillis}m`, memory: String(memoryBytes) };
   if (gpu) limits["nvidia.com/gpu"] = String(gpu.count);
+  const cpuRequest = Math.max(1, Math.ceil((cpuMillis * (o.cpuRequestPercent ?? 100)) / 100));
+  const requests = { ...limits, cpu: `${cpuRequest}m` };
   const mounts = launch.mounts.map((m) => ({
     name: VOLUMES_VOLUME,
     mountPath: m.target,
@@ -111,7 +118,7 @@ export function podFor(launch: ContainerLaunch, o: PodSpecOptions): V1Pod {
           args: [],
           ...(o.workdir ? { workingDir: o.workdir } : {}),
           env,
-          resources: { requests: { ...limits }, limits },
+          resources: { requests, limits },
           ...(launch.port ? { ports: [{ containerPort: launch.port, protocol: "TCP" }] } : {}),
           ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
           securityContext: { allowPrivilegeEscalation: false },

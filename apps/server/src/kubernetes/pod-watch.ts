@@ -1,6 +1,6 @@
 import { type CoreV1Api, type KubeConfig, makeInformer, type V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { CONTAINER_ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from "./kubernetes-names.js";
+import { CONTAINER_ID_LABEL, INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from "./kubernetes-names.js";
 
 /** A change to one Pod: its new state, or undefined once it is deleted. */
 export type PodListener = (pod: V1Pod | undefined) => void;
@@ -27,8 +27,10 @@ export class PodWatch {
     kc: KubeConfig,
     core: CoreV1Api,
     private readonly log: Logger,
+    /** This server's instance label value: the watch sees only its own Pods. */
+    instance: string,
   ) {
-    const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
+    const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY},${INSTANCE_LABEL}=${instance}`;
     this.#informer = makeInformer<V1Pod>(
       kc,
       "/api/v1/pods",

@@ -16,6 +16,8 @@ export class PodWatch {
   readonly #listeners = new Map<string, Set<PodListener>>();
   readonly #informer;
   #closed = false;
+  /** True while {@link interrupt} holds the watch down (its stop is not a failure to recover from). */
+  #paused = false;
   #restartTimer: NodeJS.Timeout | undefined;
   #synced: Promise<void>;
   /** Watch events seen (add, update, delete), for the benchmark. */
@@ -57,7 +59,7 @@ export class PodWatch {
       this.#notify(id, undefined);
     });
     this.#informer.on("error", (err: unknown) => {
-      if (this.#closed) return;
+      if (this.#closed || this.#paused) return;
       this.restarts++;
       this.log.warn({ error: String((err as Error)?.message ?? err) }, "Pod watch broke; starting it again");
       clearTimeout(this.#restartTimer);
@@ -141,11 +143,21 @@ export class PodWatch {
     if (id && !this.#pods.has(id)) this.#pods.set(id, pod);
   }
 
-  /** Breaks the watch as a lost connection would (tests): it lists and watches again. */
-  async interrupt(): Promise<void> {
+  /**
+   * Breaks the watch as a lost connection would, runs `during` while it is down (changes the watch
+   * cannot see as they happen), and starts it again: it lists anew and reports what changed.
+   */
+  async interrupt(during: () => Promise<void> = async () => undefined): Promise<void> {
+    this.#paused = true;
+    clearTimeout(this.#restartTimer);
     await this.#informer.stop();
     this.restarts++;
-    this.#synced = this.#informer.start();
+    try {
+      await during();
+    } finally {
+      this.#paused = false;
+      this.#synced = this.#informer.start();
+    }
     await this.#synced;
   }
 

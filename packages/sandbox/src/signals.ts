@@ -62,3 +62,18 @@ export function signalNumber(signal: SignalLike, field = "signal"): number {
 export function signalName(n: number): string {
   return signalNames.get(n) ?? `SIG${n}`;
 }
+
+/**
+ * The signal number, for `runsc kill`: runsc names only the standard signals (1 to 31) and refuses
+ * real-time ones with "unknown signal", so those are invalid_argument here, before any work.
+ */
+export function runscSignalNumber(signal: SignalLike, field = "signal"): number {
+  const n = signalNumber(signal, field);
+  if (n > 31)
+    throw new ChalkError(
+      Code.InvalidArgument,
+      `${field}: ${JSON.stringify(signal)} is a real-time signal, which gVisor's runsc cannot send; accepted: a standard signal from 1 to 31 (SIGHUP … SIGSYS)`,
+      { field },
+    );
+  return n;
+}

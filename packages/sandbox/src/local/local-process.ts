@@ -7,7 +7,7 @@ import type { Readable, Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChalkError, Code, invalidArgument, notFound } from "@chalk/core";
 import { validateArgv } from "../exec-args.js";
-import { signalNumber } from "../signals.js";
+import { runscSignalNumber } from "../signals.js";
 import type { Process, ProcessExit, ProcessStdin, SignalLike, SpawnOptions } from "../types.js";
 import { keep } from "./keep-output.js";
 import { PtyRelay } from "./pty.js";
@@ -258,7 +258,7 @@ export class LocalProcess implements Process {
    * included, whatever the root filesystem holds. Signalling a process that has ended does nothing.
    */
   async signal(signal: SignalLike): Promise<void> {
-    const n = signalNumber(signal);
+    const n = runscSignalNumber(signal);
     if (this.#exited) return;
     this.#sent.add(n);
     await runsc(this.s.ctx, ["kill", `--pgid=${this.pid}`, this.s.sandboxId, String(n)]).catch(

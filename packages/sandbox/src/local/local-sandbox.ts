@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChalkError, Code, notFound } from "@chalk/core";
 import { execBuffered } from "../exec.js";
-import { signalNumber } from "../signals.js";
+import { runscSignalNumber } from "../signals.js";
 import type {
   ExecOptions,
   ExecResult,
@@ -95,7 +95,7 @@ export class LocalSandbox implements Sandbox {
   }
 
   async signal(signal: SignalLike): Promise<void> {
-    const n = signalNumber(signal);
+    const n = runscSignalNumber(signal);
     const { ctx } = await this.#context();
     await runsc(ctx, ["kill", "--all", this.id, String(n)]);
   }

@@ -39,8 +39,25 @@ export interface ServerConfig {
   metricsListen: string | undefined;
   /** Absolute directory holding the database, logs, volumes, secrets, images and runsc state. */
   dataDir: string;
-  /** The compute backend; only `local` (gVisor on this machine) exists. */
-  backend: "local";
+  /** The compute backend: `local` (gVisor on this machine) or `kubernetes` (Pods in gVisor). */
+  backend: "local" | "kubernetes";
+  /** Settings of the `kubernetes` backend (undefined with `local`). */
+  kubernetes:
+    | {
+        /** Absolute path of the kubeconfig (its current context is used). */
+        kubeconfig: string;
+        /** A Pod's CPU request as a percentage of its limit (100: requests equal limits). */
+        cpuRequestPercent: number;
+        /** Prefix of the namespaces this server makes (`chalk-`); servers sharing a cluster need their own. */
+        namespacePrefix: string;
+        /** `runtimeClassName` of every Pod. */
+        runtimeClass: string;
+        /** The node label whose value is a node's accelerator type. */
+        gpuNodeLabel: string;
+        /** Talk to `registry` over plain HTTP (a registry on a private test network). */
+        registryInsecure: boolean;
+      }
+    | undefined;
   /** Defaults for environments that `environments` does not name. */
   defaults: EnvironmentDefaults;
   /** Per-environment defaults, from the environments file. */
@@ -96,7 +113,13 @@ export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
   --listen HOST:PORT           gRPC address (default 127.0.0.1:50051)           env CHALK_LISTEN
   --metrics-listen HOST:PORT   Prometheus /metrics over HTTP (default: off)      env CHALK_METRICS_LISTEN
   --data-dir DIR               state directory (default /var/lib/chalk)         env CHALK_DATA_DIR
-  --backend local              compute backend (only "local" exists)            env CHALK_BACKEND
+  --backend local|kubernetes   compute backend (default local)                  env CHALK_BACKEND
+  --kubeconfig FILE            kubernetes: the cluster's kubeconfig             env KUBECONFIG
+  --cpu-request-percent N      kubernetes: CPU request as % of the limit (default 100; memory: always 100)
+  --namespace-prefix P         kubernetes: prefix of this server's namespaces (default chalk-)
+  --runtime-class NAME         kubernetes: Pods' runtimeClassName (default gvisor) env CHALK_RUNTIME_CLASS
+  --gpu-node-label LABEL       kubernetes: node label naming the GPU type (default cloud.google.com/gke-accelerator)
+  --registry-insecure          talk to --registry over plain HTTP (a private test network only)
   --default-cpu Q              default CPU per container (default 1)            env CHALK_DEFAULT_CPU
   --default-memory Q           default memory per container (default 1Gi)       env CHALK_DEFAULT_MEMORY
   --environments-file FILE     JSON {"<env>": {"cpu": "2", "memory": "4Gi"}}    env CHALK_ENVIRONMENTS_FILE
@@ -263,6 +286,7 @@ const flagToEnv: Record<string, string> = {
   "default-memory": "CHALK_DEFAULT_MEMORY",
   "environments-file": "CHALK_ENVIRONMENTS_FILE",
   registry: "CHALK_REGISTRY",
+  "runtime-class": "CHALK_RUNTIME_CLASS",
   runsc: "CHALK_RUNSC",
   "log-level": "CHALK_LOG_LEVEL",
   "tls-cert": "CHALK_TLS_CERT",
@@ -300,6 +324,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
         "default-memory": { type: "string" },
         "environments-file": { type: "string" },
         registry: { type: "string" },
+        kubeconfig: { type: "string" },
+        "namespace-prefix": { type: "string" },
+        "cpu-request-percent": { type: "string" },
+        "runtime-class": { type: "string" },
+        "gpu-node-label": { type: "string" },
+        "registry-insecure": { type: "boolean" },
         runsc: { type: "string" },
         "rootfs-image": { type: "string", multiple: true },
         token: { type: "string", multiple: true },
@@ -382,12 +412,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
   }
   const c = parsed.data;
-  if (c.backend === "kubernetes") {
-    throw new ConfigError('--backend: "kubernetes" is not implemented yet; the only backend is "local"');
+  if (c.backend !== "local" && c.backend !== "kubernetes") {
+    throw new ConfigError(
+      `--backend: ${JSON.stringify(c.backend)} is unknown; accepted: "local", "kubernetes"`,
+    );
   }
-  if (c.backend !== "local") {
-    throw new ConfigError(`--backend: ${JSON.stringify(c.backend)} is unknown; accepted: "local"`);
-  }
+  const kubernetes = c.backend === "kubernetes" ? kubernetesSettings(values, pick, env, c) : undefined;
   for (const e of c.rootfsImages) {
     // Containers and sandboxes name it as an image reference: it must parse as one.
     try {
@@ -421,7 +451,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       metricsListen: c.metricsListen,
       dataDir,
       imagesDir: c.imagesDir ? resolve(c.imagesDir) : join(dataDir, "images"),
-      backend: "local",
+      backend: c.backend,
+      kubernetes,
       defaults: { cpu: c.defaultCpu, memory: c.defaultMemory },
       environments: c.environmentsFile ? readEnvironmentsFile(c.environmentsFile) : {},
       registry: c.registry,
@@ -455,6 +486,59 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       volumeQuotaBytes: c.volumeQuota === "none" ? undefined : parseMemory(c.volumeQuota),
       build: { memory: c.buildMemory, cpu: c.buildCpu, pids: c.buildPids },
     },
+  };
+}
+
+/** The kubernetes backend's flags, checked: a kubeconfig that exists, a registry the nodes pull from. */
+function kubernetesSettings(
+  values: Record<string, string | boolean | string[] | undefined>,
+  pick: (flag: string) => string | undefined,
+  env: NodeJS.ProcessEnv,
+  c: { registry?: string | undefined; rootfsImages: string[] },
+): NonNullable<ServerConfig["kubernetes"]> {
+  const kubeconfig = pick("kubeconfig") ?? env.KUBECONFIG;
+  if (!kubeconfig)
+    throw new ConfigError(
+      "--kubeconfig: --backend kubernetes needs the cluster's kubeconfig (or KUBECONFIG)",
+    );
+  try {
+    readFileSync(kubeconfig);
+  } catch (err) {
+    throw new ConfigError(`--kubeconfig: cannot read ${kubeconfig}: ${(err as Error).message}`);
+  }
+  if (!c.registry) {
+    throw new ConfigError(
+      "--registry: --backend kubernetes needs the registry that the nodes pull from (built images are pushed there)",
+    );
+  }
+  if (c.rootfsImages.length > 0) {
+    throw new ConfigError(
+      "--rootfs-image: not available with --backend kubernetes (nodes pull images from --registry); push the root filesystem to the registry and name it by reference",
+    );
+  }
+  const namespacePrefix = pick("namespace-prefix") ?? "chalk-";
+  if (!/^[a-z][a-z0-9-]{0,18}-$/.test(namespacePrefix))
+    throw new ConfigError(
+      `--namespace-prefix: ${JSON.stringify(namespacePrefix)}: expected a lower-case letter, then up to 19 of a-z, 0-9, '-', ending in '-' (e.g. "chalk-")`,
+    );
+  const percent = pick("cpu-request-percent") ?? "100";
+  if (!/^\d{1,3}$/.test(percent) || Number(percent) < 1 || Number(percent) > 100)
+    throw new ConfigError(
+      `--cpu-request-percent: ${JSON.stringify(percent)}: expected a whole number from 1 to 100`,
+    );
+  const runtimeClass = pick("runtime-class") ?? "gvisor";
+  if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(runtimeClass))
+    throw new ConfigError(`--runtime-class: ${JSON.stringify(runtimeClass)} is not a RuntimeClass name`);
+  const gpuNodeLabel = pick("gpu-node-label") ?? "cloud.google.com/gke-accelerator";
+  if (!/^([a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/.test(gpuNodeLabel))
+    throw new ConfigError(`--gpu-node-label: ${JSON.stringify(gpuNodeLabel)} is not a label key`);
+  return {
+    kubeconfig: resolve(kubeconfig),
+    namespacePrefix,
+    cpuRequestPercent: Number(percent),
+    runtimeClass,
+    gpuNodeLabel,
+    registryInsecure: values["registry-insecure"] === true,
   };
 }
 

@@ -3,11 +3,21 @@
  * `chalk-server`: parses flags and environment, starts the server, and stops serving on SIGTERM or
  * SIGINT (containers keep running). A bad configuration exits with status 2 and a message naming it.
  */
-import { ConfigError, parseConfig, USAGE } from "./config.js";
+import type { ComputeBackend } from "./backend/compute-backend.js";
+import { ConfigError, parseConfig, type ServerConfig, USAGE } from "./config.js";
+import { kubernetesBackend } from "./kubernetes/kubernetes-backend.js";
 import { localBackend } from "./local/local-backend.js";
 import { createLogger } from "./logging.js";
 import { guardProcess } from "./process-guard.js";
 import { startServer } from "./server.js";
+
+/** The backend the configuration names. */
+function chooseBackend(
+  config: ServerConfig,
+  log: Parameters<typeof localBackend>[1],
+): Promise<ComputeBackend> {
+  return config.kubernetes ? kubernetesBackend(config, config.kubernetes, log) : localBackend(config, log);
+}
 
 async function main(): Promise<void> {
   let parsed: ReturnType<typeof parseConfig>;
@@ -28,7 +38,7 @@ async function main(): Promise<void> {
   guardProcess(log);
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer(parsed.config, { backend: localBackend, log });
+    server = await startServer(parsed.config, { backend: chooseBackend, log });
   } catch (err) {
     // The backend checks what it alone can (an operator image that is not a root filesystem).
     if (err instanceof ConfigError) {

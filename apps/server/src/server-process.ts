@@ -267,3 +267,6 @@ function readdirSafe(path: string): string[] {
     return [];
   }
 }
+
+/** The namespace the Kubernetes backend uses for an environment (tests delete the ones they made). */
+export { namespaceOf } from "./kubernetes/kubernetes-names.js";

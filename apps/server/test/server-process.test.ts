@@ -72,7 +72,7 @@ describe("chalk-server", () => {
     });
     expect(await cli(["--backend", "kubernetes", "--token", "a-token-of-enough-length@*"])).toMatchObject({
       code: 2,
-      stderr: expect.stringContaining("not implemented"),
+      stderr: expect.stringContaining("--kubeconfig: --backend kubernetes needs"),
     });
     expect(await cli(["--data-dir", "/tmp/x"])).toMatchObject({
       code: 2,

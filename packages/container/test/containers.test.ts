@@ -10,13 +10,9 @@ import { createClient } from "@chalk/rpc";
 import { SecretStore } from "@chalk/secrets/host";
 import { describe, expect } from "vitest";
 import { ChalkError, Code, Container, Integrations, Secret, Secrets, Volume } from "../src/index.js";
-import { containerTest, TEST_IMAGE, useServer } from "./fixtures.js";
+import { BACKENDS, containerTest, useServer } from "./fixtures.js";
 
 const run = promisify(execFile);
-const ctx = useServer(["--default-cpu", "750m", "--default-memory", "768Mi"]);
-/** The operator-configured Debian bookworm minbase root filesystem (see fixtures). */
-const base = TEST_IMAGE;
-const test = containerTest(() => ctx.server);
 const unique = (prefix: string) => `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
 
 /** A one-response-at-a-time HTTP server in perl (minbase has perl-base, not python). */
@@ -40,276 +36,300 @@ async function errorOf(p: Promise<unknown>): Promise<ChalkError> {
   throw new Error("expected an error");
 }
 
-describe("configuring resources", () => {
-  test("cpu and memory are enforced inside the container", async ({ run }) => {
-    const c = await run({ image: base, name: unique("batch-job"), cpu: "500m", memory: "512Mi" });
-    expect(c.info.resources).toMatchObject({ cpuMillis: 500, memoryBytes: 512 * 2 ** 20 });
-    const mem = await c.exec("sh", "-c", "grep MemTotal /proc/meminfo");
-    const kib = Number(/(\d+)/.exec(mem.stdoutText)?.[1]);
-    expect(kib * 1024).toBeLessThanOrEqual(512 * 2 ** 20);
-  });
+// The seed's sections run on every backend (the matrix): the same tests, the same image (Debian
+// bookworm minbase: an operator image locally, pushed to the test cluster's registry on Kubernetes).
+describe.each(BACKENDS)("on the %s backend", (backend) => {
+  const ctx = useServer(["--default-cpu", "750m", "--default-memory", "768Mi"], { backend });
+  const test = containerTest(() => ctx.server);
 
-  test("omitted cpu and memory take the environment's defaults", async ({ run }) => {
-    const c = await run({ image: base, name: unique("defaults") });
-    expect(c.info.resources).toMatchObject({ cpuMillis: 750, memoryBytes: 768 * 2 ** 20 });
-  });
-
-  test("a GPU on this machine is refused with failed_precondition before anything starts", async () => {
-    const name = unique("gpu-job");
-    const err = await errorOf(
-      new Container({ image: base, name, gpu: "nvidia-l4:1", transport: ctx.server.transport() }).run(),
-    );
-    expect(err.code).toBe(Code.FailedPrecondition);
-    expect(err.message).toMatch(/no GPU/);
-    await expect(Container.fromName(name, { transport: ctx.server.transport() })).rejects.toMatchObject({
-      code: Code.NotFound,
+  describe("configuring resources", () => {
+    test("cpu and memory are enforced inside the container", async ({ run }) => {
+      const c = await run({ image: ctx.image, name: unique("batch-job"), cpu: "500m", memory: "512Mi" });
+      expect(c.info.resources).toMatchObject({ cpuMillis: 500, memoryBytes: 512 * 2 ** 20 });
+      const mem = await c.exec("sh", "-c", "grep MemTotal /proc/meminfo");
+      const kib = Number(/(\d+)/.exec(mem.stdoutText)?.[1]);
+      expect(kib * 1024).toBeLessThanOrEqual(512 * 2 ** 20);
     });
-  });
-});
 
-describe("environment variables and secrets", () => {
-  test("env, a managed secret, an integration and a local-env secret reach the container", async ({
-    run,
-  }) => {
-    const t = ctx.server.transport();
-    await Secrets.set("OPENAI_API_KEY", "sk-test-value-1", { transport: t });
-    await Integrations.set(
-      "prod_postgres",
-      { PGHOST: "db.internal", PGPASSWORD: "pw-test" },
-      { transport: t },
-    );
-    const local = Secret.fromLocalEnv("RUN_TOKEN", { env: { RUN_TOKEN: "local-token-value" } });
-    const c = await run({
-      image: base,
-      name: unique("api-client"),
-      env: { LOG_LEVEL: "INFO" },
-      secrets: [Secret.fromEnv("OPENAI_API_KEY"), Secret.fromIntegration("prod_postgres"), local],
+    test("omitted cpu and memory take the environment's defaults", async ({ run }) => {
+      const c = await run({ image: ctx.image, name: unique("defaults") });
+      expect(c.info.resources).toMatchObject({ cpuMillis: 750, memoryBytes: 768 * 2 ** 20 });
     });
-    const r = await c.exec(
-      "sh",
-      "-c",
-      'printf "%s|%s|%s|%s|%s" "$LOG_LEVEL" "$OPENAI_API_KEY" "$PGHOST" "$PGPASSWORD" "$RUN_TOKEN"',
-    );
-    expect(r.stdoutText).toBe("INFO|sk-test-value-1|db.internal|pw-test|local-token-value");
-    // The record shows references, never values, and the server's logs hold none of them.
-    expect(JSON.stringify(c.info)).not.toContain("sk-test-value-1");
-    await c.stop();
-    const logs = ctx.server.logs.join("\n");
-    for (const value of ["sk-test-value-1", "pw-test", "local-token-value"])
-      expect(logs).not.toContain(value);
-  });
 
-  test("a local-env secret is gone from the store after stop()", async ({ run }) => {
-    const c = await run({
-      image: base,
-      name: unique("local-secret"),
-      secrets: [Secret.fromLocalEnv("ONE_RUN", { env: { ONE_RUN: "only-for-this-run" } })],
-    });
-    expect((await c.exec("sh", "-c", 'echo "$ONE_RUN"')).stdoutText.trim()).toBe("only-for-this-run");
-    const store = await SecretStore.open({ path: join(ctx.server.dataDir, "secrets.db") });
-    try {
-      expect(store.listTemporary("default", c.id)).toEqual(["ONE_RUN"]);
-      await c.stop();
-      expect(store.listTemporary("default", c.id)).toEqual([]);
-    } finally {
-      store.close();
-    }
-  });
-
-  test("a missing secret stops the container from starting, with an error naming it", async () => {
-    const name = unique("no-secret");
-    const err = await errorOf(
-      new Container({
-        image: base,
-        name,
-        secrets: [Secret.fromEnv("NOT_THERE")],
-        transport: ctx.server.transport(),
-      }).run(),
-    );
-    expect(err.code).toBe(Code.NotFound);
-    expect(err.message).toContain("NOT_THERE");
-    await expect(Container.fromName(name, { transport: ctx.server.transport() })).rejects.toMatchObject({
-      code: Code.NotFound,
-    });
-  });
-});
-
-describe("mounting volumes", () => {
-  test("a file put into a volume is read inside, and what one container writes another reads", async ({
-    run,
-  }) => {
-    const t = ctx.server.transport();
-    const vol = new Volume("training-data", { transport: t });
-    await vol.putFile("inputs/example.txt", "hello\n");
-    const a = await run({ image: base, name: unique("trainer"), volumes: [["training-data", "/data"]] });
-    expect((await a.exec("cat", "/data/inputs/example.txt")).stdoutText).toBe("hello\n");
-    await a.exec("sh", "-c", "echo from-a > /data/written-by-a.txt");
-    await a.stop();
-    const b = await run({ image: base, name: unique("reader"), volumes: [["training-data", "/mnt/shared"]] });
-    expect((await b.exec("cat", "/mnt/shared/written-by-a.txt")).stdoutText).toBe("from-a\n");
-    expect(new TextDecoder().decode(await vol.readFile("written-by-a.txt"))).toBe("from-a\n");
-  });
-});
-
-describe("executing commands", () => {
-  test("exec returns stdout, stderr and the exit code; stdin reaches the command", async ({ run }) => {
-    const c = await run({ image: base, name: unique("exec") });
-    const cat = await c.exec("cat", "/etc/debian_version");
-    expect(cat.exitCode).toBe(0);
-    expect(cat.stdoutText).toMatch(/^12\./);
-    const fail = await c.exec("sh", "-c", "echo out; echo err >&2; exit 3");
-    expect(fail).toMatchObject({ stdoutText: "out\n", stderrText: "err\n", exitCode: 3 });
-    expect((await c.exec("cat", { stdin: "piped\n" })).stdoutText).toBe("piped\n");
-  });
-
-  test("a timeout kills the command and throws deadline_exceeded", async ({ run }) => {
-    const c = await run({ image: base, name: unique("timeout") });
-    const err = await errorOf(c.exec("sh", "-c", "echo partial; sleep 30", { timeoutSecs: 1 }));
-    expect(err.code).toBe(Code.DeadlineExceeded);
-    expect(err.details.stdout).toBe("partial\n");
-  });
-
-  test("the sandbox underneath streams output, takes stdin and signals", async ({ run }) => {
-    const c = await run({ image: base, name: unique("sandbox") });
-    const proc = await c.sandbox.spawn([
-      "sh",
-      "-c",
-      "trap 'echo term; exit 7' TERM; read x; echo got $x; sleep 30 & wait",
-    ]);
-    await proc.stdin.write("hello\n");
-    const chunks: string[] = [];
-    const reading = (async () => {
-      for await (const chunk of proc.stdout) chunks.push(Buffer.from(chunk).toString());
-    })();
-    while (!chunks.join("").includes("got hello")) await new Promise((r) => setTimeout(r, 50));
-    await proc.signal("SIGTERM");
-    expect(await proc.wait()).toMatchObject({ exitCode: 7 });
-    await reading;
-    expect(chunks.join("")).toBe("got hello\nterm\n");
-  });
-});
-
-describe("exposing a port", () => {
-  test("a port served inside the container answers an HTTP request from the host", async ({ run }) => {
-    const c = await run({
-      image: base,
-      name: unique("api"),
-      port: 8080,
-      entrypoint: ["perl", "-e", PERL_HTTP_SERVER, "8080"],
-    });
-    expect(c.info.address).toMatch(/^\d+\.\d+\.\d+\.\d+:8080$/);
-    let body = "";
-    const deadline = Date.now() + 30_000;
-    while (!body && Date.now() < deadline) {
-      body = await fetch(`http://${c.info.address}/`, { signal: AbortSignal.timeout(1000) }).then(
-        (r) => r.text(),
-        () => new Promise<string>((resolve) => setTimeout(() => resolve(""), 200)),
+    test("a GPU on this machine is refused with failed_precondition before anything starts", async () => {
+      const name = unique("gpu-job");
+      const err = await errorOf(
+        new Container({
+          image: ctx.image,
+          name,
+          gpu: "nvidia-l4:1",
+          transport: ctx.server.transport(),
+        }).run(),
       );
-    }
-    expect(body).toBe("hello from the container\n");
-  });
-});
-
-describe("lifecycle", () => {
-  test("a second OS process reattaches by name and by id and execs", async ({ run }) => {
-    const name = unique("long-lived");
-    const c = await run({ image: base, name });
-    const script = `
-      import { Container } from "@chalk/container";
-      const byName = await Container.fromName(${JSON.stringify(name)});
-      const byId = await Container.fromId(${JSON.stringify(c.id)});
-      const r = await byId.exec("echo", "from", "elsewhere");
-      console.log(JSON.stringify({ id: byName.id, status: byName.info.status, out: r.stdoutText }));
-    `;
-    const { stdout } = await run2(script);
-    expect(JSON.parse(stdout)).toEqual({ id: c.id, status: "Running", out: "from elsewhere\n" });
-  });
-
-  test("a taken name fails with already_exists and leaves the existing container alone", async ({ run }) => {
-    const name = unique("taken");
-    const first = await run({ image: base, name });
-    const err = await errorOf(new Container({ image: base, name, transport: ctx.server.transport() }).run());
-    expect(err.code).toBe(Code.AlreadyExists);
-    await first.refresh();
-    expect(first.info.status).toBe("Running");
-    expect((await first.exec("true")).exitCode).toBe(0);
-  });
-
-  test("the entrypoint's exit sets Succeeded or Failed with the exit code, and its output is the log", async ({
-    run,
-  }) => {
-    // Entrypoints that end at once: run() reports their real outcome, not Running.
-    const ok = await run({ image: base, name: unique("ok"), entrypoint: ["sh", "-c", "echo done"] });
-    expect(ok.info).toMatchObject({ status: "Succeeded", exitCode: 0 });
-    const badName = unique("bad");
-    const err = await errorOf(
-      run({ image: base, name: badName, entrypoint: ["sh", "-c", "echo failing >&2; exit 3"] }),
-    );
-    expect(err.code).toBe(Code.FailedPrecondition);
-    expect(err.message).toMatch(/is Failed: the entrypoint exited with code 3/);
-    const bad = await Container.fromName(badName, { transport: ctx.server.transport() });
-    expect(bad.info).toMatchObject({
-      status: "Failed",
-      exitCode: 3,
-      statusMessage: expect.stringContaining("code 3"),
+      expect(err.code).toBe(Code.FailedPrecondition);
+      expect(err.message).toMatch(/no GPU/);
+      await expect(Container.fromName(name, { transport: ctx.server.transport() })).rejects.toMatchObject({
+        code: Code.NotFound,
+      });
     });
-    expect(bad.info.stoppedAt).toBeInstanceOf(Date);
-    expect(await ok.logs()).toBe("done\n");
-    expect(await bad.logs()).toBe("failing\n");
   });
 
-  test("stop with a grace period gives the entrypoint its SIGTERM first; logs follow until it ends", async ({
-    run,
-  }) => {
-    const c = await run({
-      image: base,
-      name: unique("graceful"),
-      entrypoint: [
+  describe("environment variables and secrets", () => {
+    test("env, a managed secret, an integration and a local-env secret reach the container", async ({
+      run,
+    }) => {
+      const t = ctx.server.transport();
+      await Secrets.set("OPENAI_API_KEY", "sk-test-value-1", { transport: t });
+      await Integrations.set(
+        "prod_postgres",
+        { PGHOST: "db.internal", PGPASSWORD: "pw-test" },
+        { transport: t },
+      );
+      const local = Secret.fromLocalEnv("RUN_TOKEN", { env: { RUN_TOKEN: "local-token-value" } });
+      const c = await run({
+        image: ctx.image,
+        name: unique("api-client"),
+        env: { LOG_LEVEL: "INFO" },
+        secrets: [Secret.fromEnv("OPENAI_API_KEY"), Secret.fromIntegration("prod_postgres"), local],
+      });
+      const r = await c.exec(
         "sh",
         "-c",
-        "trap 'echo got SIGTERM; exit 0' TERM; echo started; while :; do sleep 0.1; done",
-      ],
+        'printf "%s|%s|%s|%s|%s" "$LOG_LEVEL" "$OPENAI_API_KEY" "$PGHOST" "$PGPASSWORD" "$RUN_TOKEN"',
+      );
+      expect(r.stdoutText).toBe("INFO|sk-test-value-1|db.internal|pw-test|local-token-value");
+      // The record shows references, never values, and the server's logs hold none of them.
+      expect(JSON.stringify(c.info)).not.toContain("sk-test-value-1");
+      await c.stop();
+      const logs = ctx.server.logs.join("\n");
+      for (const value of ["sk-test-value-1", "pw-test", "local-token-value"])
+        expect(logs).not.toContain(value);
     });
-    const followed: string[] = [];
-    const following = (async () => {
-      for await (const text of c.logs({ follow: true })) followed.push(text);
-    })();
-    while (!followed.join("").includes("started")) await new Promise((r) => setTimeout(r, 50));
-    await c.stop({ gracePeriodSeconds: 10 });
-    await following;
-    expect(c.info.status).toBe("Stopped");
-    // (sh may also report its interrupted `sleep` as "Terminated".)
-    expect(followed.join("")).toMatch(/^started\n(Terminated\n)?got SIGTERM\n$/);
-    expect(await c.logs()).toBe(followed.join(""));
+
+    test("a local-env secret is gone from the store after stop()", async ({ run }) => {
+      const c = await run({
+        image: ctx.image,
+        name: unique("local-secret"),
+        secrets: [Secret.fromLocalEnv("ONE_RUN", { env: { ONE_RUN: "only-for-this-run" } })],
+      });
+      expect((await c.exec("sh", "-c", 'echo "$ONE_RUN"')).stdoutText.trim()).toBe("only-for-this-run");
+      const store = await SecretStore.open({ path: join(ctx.server.dataDir, "secrets.db") });
+      try {
+        expect(store.listTemporary("default", c.id)).toEqual(["ONE_RUN"]);
+        await c.stop();
+        expect(store.listTemporary("default", c.id)).toEqual([]);
+      } finally {
+        store.close();
+      }
+    });
+
+    test("a missing secret stops the container from starting, with an error naming it", async () => {
+      const name = unique("no-secret");
+      const err = await errorOf(
+        new Container({
+          image: ctx.image,
+          name,
+          secrets: [Secret.fromEnv("NOT_THERE")],
+          transport: ctx.server.transport(),
+        }).run(),
+      );
+      expect(err.code).toBe(Code.NotFound);
+      expect(err.message).toContain("NOT_THERE");
+      await expect(Container.fromName(name, { transport: ctx.server.transport() })).rejects.toMatchObject({
+        code: Code.NotFound,
+      });
+    });
   });
 
-  test("one environment cannot see, exec in or stop another's containers", async ({ run }) => {
-    const name = unique("private");
-    const mine = await run({ image: base, name }, "team-a");
-    const other = { transport: ctx.server.transport("team-b") };
-    await expect(Container.fromName(name, other)).rejects.toMatchObject({ code: Code.NotFound });
-    await expect(Container.fromId(mine.id, other)).rejects.toMatchObject({ code: Code.NotFound });
-    const raw = createClient(ContainerService, ctx.server.transport("team-b"));
-    await expect(
-      raw.execContainer({ ref: { case: "id", value: mine.id }, command: ["true"] }),
-    ).rejects.toMatchObject({
-      code: Code.NotFound,
+  describe("mounting volumes", () => {
+    test("a file put into a volume is read inside, and what one container writes another reads", async ({
+      run,
+    }) => {
+      const t = ctx.server.transport();
+      const vol = new Volume("training-data", { transport: t });
+      await vol.putFile("inputs/example.txt", "hello\n");
+      const a = await run({
+        image: ctx.image,
+        name: unique("trainer"),
+        volumes: [["training-data", "/data"]],
+      });
+      expect((await a.exec("cat", "/data/inputs/example.txt")).stdoutText).toBe("hello\n");
+      await a.exec("sh", "-c", "echo from-a > /data/written-by-a.txt");
+      await a.stop();
+      const b = await run({
+        image: ctx.image,
+        name: unique("reader"),
+        volumes: [["training-data", "/mnt/shared"]],
+      });
+      expect((await b.exec("cat", "/mnt/shared/written-by-a.txt")).stdoutText).toBe("from-a\n");
+      expect(new TextDecoder().decode(await vol.readFile("written-by-a.txt"))).toBe("from-a\n");
     });
-    await expect(raw.stopContainer({ ref: { case: "id", value: mine.id } })).rejects.toMatchObject({
-      code: Code.NotFound,
-    });
-    await mine.refresh();
-    expect(mine.info.status).toBe("Running");
   });
+
+  describe("executing commands", () => {
+    test("exec returns stdout, stderr and the exit code; stdin reaches the command", async ({ run }) => {
+      const c = await run({ image: ctx.image, name: unique("exec") });
+      const cat = await c.exec("cat", "/etc/debian_version");
+      expect(cat.exitCode).toBe(0);
+      expect(cat.stdoutText).toMatch(/^12\./);
+      const fail = await c.exec("sh", "-c", "echo out; echo err >&2; exit 3");
+      expect(fail).toMatchObject({ stdoutText: "out\n", stderrText: "err\n", exitCode: 3 });
+      expect((await c.exec("cat", { stdin: "piped\n" })).stdoutText).toBe("piped\n");
+    });
+
+    test("a timeout kills the command and throws deadline_exceeded", async ({ run }) => {
+      const c = await run({ image: ctx.image, name: unique("timeout") });
+      const err = await errorOf(c.exec("sh", "-c", "echo partial; sleep 30", { timeoutSecs: 1 }));
+      expect(err.code).toBe(Code.DeadlineExceeded);
+      expect(err.details.stdout).toBe("partial\n");
+    });
+
+    test("the sandbox underneath streams output, takes stdin and signals", async ({ run }) => {
+      const c = await run({ image: ctx.image, name: unique("sandbox") });
+      const proc = await c.sandbox.spawn([
+        "sh",
+        "-c",
+        "trap 'echo term; exit 7' TERM; read x; echo got $x; sleep 30 & wait",
+      ]);
+      await proc.stdin.write("hello\n");
+      const chunks: string[] = [];
+      const reading = (async () => {
+        for await (const chunk of proc.stdout) chunks.push(Buffer.from(chunk).toString());
+      })();
+      while (!chunks.join("").includes("got hello")) await new Promise((r) => setTimeout(r, 50));
+      await proc.signal("SIGTERM");
+      expect(await proc.wait()).toMatchObject({ exitCode: 7 });
+      await reading;
+      expect(chunks.join("")).toBe("got hello\nterm\n");
+    });
+  });
+
+  describe("exposing a port", () => {
+    test("a port served inside the container answers an HTTP request from the host", async ({ run }) => {
+      const c = await run({
+        image: ctx.image,
+        name: unique("api"),
+        port: 8080,
+        entrypoint: ["perl", "-e", PERL_HTTP_SERVER, "8080"],
+      });
+      expect(c.info.address).toMatch(/^\d+\.\d+\.\d+\.\d+:8080$/);
+      let body = "";
+      const deadline = Date.now() + 30_000;
+      while (!body && Date.now() < deadline) {
+        body = await fetch(`http://${c.info.address}/`, { signal: AbortSignal.timeout(1000) }).then(
+          (r) => r.text(),
+          () => new Promise<string>((resolve) => setTimeout(() => resolve(""), 200)),
+        );
+      }
+      expect(body).toBe("hello from the container\n");
+    });
+  });
+
+  describe("lifecycle", () => {
+    test("a second OS process reattaches by name and by id and execs", async ({ run }) => {
+      const name = unique("long-lived");
+      const c = await run({ image: ctx.image, name });
+      const script = `
+        import { Container } from "@chalk/container";
+        const byName = await Container.fromName(${JSON.stringify(name)});
+        const byId = await Container.fromId(${JSON.stringify(c.id)});
+        const r = await byId.exec("echo", "from", "elsewhere");
+        console.log(JSON.stringify({ id: byName.id, status: byName.info.status, out: r.stdoutText }));
+      `;
+      const { stdout } = await run2(script);
+      expect(JSON.parse(stdout)).toEqual({ id: c.id, status: "Running", out: "from elsewhere\n" });
+    });
+
+    test("a taken name fails with already_exists and leaves the existing container alone", async ({
+      run,
+    }) => {
+      const name = unique("taken");
+      const first = await run({ image: ctx.image, name });
+      const err = await errorOf(
+        new Container({ image: ctx.image, name, transport: ctx.server.transport() }).run(),
+      );
+      expect(err.code).toBe(Code.AlreadyExists);
+      await first.refresh();
+      expect(first.info.status).toBe("Running");
+      expect((await first.exec("true")).exitCode).toBe(0);
+    });
+
+    test("the entrypoint's exit sets Succeeded or Failed with the exit code, and its output is the log", async ({
+      run,
+    }) => {
+      // Entrypoints that end at once: run() reports their real outcome, not Running.
+      const ok = await run({ image: ctx.image, name: unique("ok"), entrypoint: ["sh", "-c", "echo done"] });
+      expect(ok.info).toMatchObject({ status: "Succeeded", exitCode: 0 });
+      const badName = unique("bad");
+      const err = await errorOf(
+        run({ image: ctx.image, name: badName, entrypoint: ["sh", "-c", "echo failing >&2; exit 3"] }),
+      );
+      expect(err.code).toBe(Code.FailedPrecondition);
+      expect(err.message).toMatch(/is Failed: the entrypoint exited with code 3/);
+      const bad = await Container.fromName(badName, { transport: ctx.server.transport() });
+      expect(bad.info).toMatchObject({
+        status: "Failed",
+        exitCode: 3,
+        statusMessage: expect.stringContaining("code 3"),
+      });
+      expect(bad.info.stoppedAt).toBeInstanceOf(Date);
+      expect(await ok.logs()).toBe("done\n");
+      expect(await bad.logs()).toBe("failing\n");
+    });
+
+    test("stop with a grace period gives the entrypoint its SIGTERM first; logs follow until it ends", async ({
+      run,
+    }) => {
+      const c = await run({
+        image: ctx.image,
+        name: unique("graceful"),
+        entrypoint: [
+          "sh",
+          "-c",
+          "trap 'echo got SIGTERM; exit 0' TERM; echo started; while :; do sleep 0.1; done",
+        ],
+      });
+      const followed: string[] = [];
+      const following = (async () => {
+        for await (const text of c.logs({ follow: true })) followed.push(text);
+      })();
+      while (!followed.join("").includes("started")) await new Promise((r) => setTimeout(r, 50));
+      await c.stop({ gracePeriodSeconds: 10 });
+      await following;
+      expect(c.info.status).toBe("Stopped");
+      // (sh may also report its interrupted `sleep` as "Terminated".)
+      expect(followed.join("")).toMatch(/^started\n(Terminated\n)?got SIGTERM\n$/);
+      expect(await c.logs()).toBe(followed.join(""));
+    });
+
+    test("one environment cannot see, exec in or stop another's containers", async ({ run }) => {
+      const name = unique("private");
+      const mine = await run({ image: ctx.image, name }, "team-a");
+      const other = { transport: ctx.server.transport("team-b") };
+      await expect(Container.fromName(name, other)).rejects.toMatchObject({ code: Code.NotFound });
+      await expect(Container.fromId(mine.id, other)).rejects.toMatchObject({ code: Code.NotFound });
+      const raw = createClient(ContainerService, ctx.server.transport("team-b"));
+      await expect(
+        raw.execContainer({ ref: { case: "id", value: mine.id }, command: ["true"] }),
+      ).rejects.toMatchObject({
+        code: Code.NotFound,
+      });
+      await expect(raw.stopContainer({ ref: { case: "id", value: mine.id } })).rejects.toMatchObject({
+        code: Code.NotFound,
+      });
+      await mine.refresh();
+      expect(mine.info.status).toBe("Running");
+    });
+  });
+
+  async function run2(script: string): Promise<{ stdout: string }> {
+    return run(
+      process.execPath,
+      ["--import", "tsx", "--conditions=@chalk/source", "--input-type=module", "-e", script],
+      {
+        cwd: join(import.meta.dirname, ".."),
+        env: { ...process.env, ...ctx.server.env },
+      },
+    );
+  }
 });
-
-async function run2(script: string): Promise<{ stdout: string }> {
-  return run(
-    process.execPath,
-    ["--import", "tsx", "--conditions=@chalk/source", "--input-type=module", "-e", script],
-    {
-      cwd: join(import.meta.dirname, ".."),
-      env: { ...process.env, ...ctx.server.env },
-    },
-  );
-}

@@ -1,27 +1,33 @@
 /**
  * The server is killed with SIGKILL while containers run; after a restart on the same data dir the
  * containers are still Running, accept exec, and a container whose sandbox vanished meanwhile is
- * marked Failed with the reason.
+ * marked Failed with the reason. On both backends: on Kubernetes the restarted server recovers
+ * live containers from the API (its Pod informer) and history from its own store.
  */
+import { ensureCluster, kubectl } from "@chalk/test-cluster";
 import { describe, expect } from "vitest";
 import { Container } from "../src/index.js";
-import { containerTest, TEST_IMAGE, useServer } from "./fixtures.js";
+import { BACKENDS, containerTest, useServer } from "./fixtures.js";
 
-const ctx = useServer();
-const test = containerTest(() => ctx.server);
-const base = TEST_IMAGE;
+describe.each(BACKENDS)("server restarts on the %s backend", (backend) => {
+  const ctx = useServer([], { backend });
+  const test = containerTest(() => ctx.server);
 
-describe("server restarts", () => {
   test("kill -9 of the server loses nothing: containers keep running and accept exec after a restart", async ({
     run,
   }) => {
-    const a = await run({ image: base, name: "survivor-a" });
+    const a = await run({ image: ctx.image, name: "survivor-a" });
     const b = await run({
-      image: base,
+      image: ctx.image,
       name: "survivor-b",
       entrypoint: ["sh", "-c", "echo before; while :; do sleep 0.2; done"],
     });
     await a.exec("sh", "-c", "echo state > /tmp/state");
+    // A container that ended before the restart: its record and log are history, kept by the server.
+    const done = await run({ image: ctx.image, name: "finished", entrypoint: ["sh", "-c", "echo history"] });
+    const t0 = { transport: ctx.server.transport() };
+    for (let i = 0; i < 100 && (await Container.fromId(done.id, t0)).info.status !== "Succeeded"; i++)
+      await new Promise((r) => setTimeout(r, 200));
     await ctx.server.kill("SIGKILL");
     await ctx.server.restart();
     const t = { transport: ctx.server.transport() };
@@ -31,6 +37,9 @@ describe("server restarts", () => {
     expect(b2.info.status).toBe("Running");
     expect((await a2.exec("cat", "/tmp/state")).stdoutText).toBe("state\n");
     expect(await b2.logs()).toContain("before\n");
+    const done2 = await Container.fromId(done.id, t);
+    expect(done2.info.status).toBe("Succeeded");
+    expect(await done2.logs()).toBe("history\n");
     // The restarted server watches the adopted entrypoint again: stopping it is recorded.
     await b2.stop({ gracePeriodSeconds: 1 });
     expect(b2.info.status).toBe("Stopped");
@@ -69,12 +78,25 @@ describe("server restarts", () => {
   test("a sandbox that vanished while the server was down is marked Failed with the reason", async ({
     run,
   }) => {
-    const c = await run({ image: base, name: "vanishing" });
+    const c = await run({ image: ctx.image, name: "vanishing" });
     await ctx.server.kill("SIGKILL");
-    // Behind the server's back, the sandbox goes away.
-    const { LocalRuntime } = await import("@chalk/sandbox/local");
-    const runtime = new LocalRuntime({ stateDir: `${ctx.server.dataDir}/sandboxes` });
-    await (await runtime.get(c.info.sandboxId)).stop();
+    // Behind the server's back, the sandbox (its Pod) goes away.
+    if (backend === "local") {
+      const { LocalRuntime } = await import("@chalk/sandbox/local");
+      const runtime = new LocalRuntime({ stateDir: `${ctx.server.dataDir}/sandboxes` });
+      await (await runtime.get(c.info.sandboxId)).stop();
+    } else {
+      const cluster = await ensureCluster();
+      await kubectl(cluster, [
+        "delete",
+        "pod",
+        "-n",
+        ctx.namespaceOf("default"),
+        `c-${c.id}`,
+        "--grace-period=0",
+        "--wait=true",
+      ]);
+    }
     await ctx.server.restart();
     const again = await Container.fromId(c.id, { transport: ctx.server.transport() });
     expect(again.info.status).toBe("Failed");

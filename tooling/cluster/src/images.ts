@@ -96,3 +96,48 @@ export async function pushTestImage(cluster: TestCluster, opts: PushTestImageOpt
     await rm(work, { recursive: true, force: true });
   }
 }
+
+/**
+ * Pushes a host root filesystem (a directory) to the cluster's registry as a one-layer image, once
+ * per registry lifetime: the tag is derived from `key`, and an image already under that tag is
+ * reused. Packed with umoci, pushed with skopeo. For tests that run one image on both the local
+ * backend (as an operator image) and the Kubernetes backend (pulled by the node).
+ */
+export async function pushRootfsImage(
+  cluster: TestCluster,
+  opts: { dir: string; repository: string; key: string },
+): Promise<PushedImage> {
+  const tag = opts.key.replace(/[^A-Za-z0-9_.-]/g, "-").slice(0, 120) || "latest";
+  const tagReference = `${cluster.registry}/${opts.repository}:${tag}`;
+  const work = await mkdtemp(join(tmpdir(), "chalk-rootfs-image-"));
+  try {
+    const digestFile = join(work, "digest");
+    const known = await runScript("skopeo", [
+      "inspect",
+      "--tls-verify=false",
+      "--format",
+      "{{.Digest}}",
+      `docker://${tagReference}`,
+    ]).catch(() => undefined);
+    let digest = known?.stdout.trim();
+    if (!digest) {
+      const layout = `${join(work, "oci")}:img`;
+      await runScript("umoci", ["init", "--layout", join(work, "oci")]);
+      await runScript("umoci", ["new", "--image", layout]);
+      await runScript("umoci", ["insert", "--image", layout, opts.dir, "/"], { timeoutMs: 600_000 });
+      await runScript("skopeo", [
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        "--digestfile",
+        digestFile,
+        `oci:${layout}`,
+        `docker://${tagReference}`,
+      ]);
+      digest = (await readFile(digestFile, "utf8")).trim();
+    }
+    return { digest, tagReference, digestReference: `${cluster.registry}/${opts.repository}@${digest}` };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

@@ -15,7 +15,13 @@ export {
   runScript,
   type TestCluster,
 } from "./cluster.js";
-export { busyboxStatic, type PushedImage, type PushTestImageOptions, pushTestImage } from "./images.js";
+export {
+  busyboxStatic,
+  type PushedImage,
+  type PushTestImageOptions,
+  pushRootfsImage,
+  pushTestImage,
+} from "./images.js";
 export {
   apply,
   type KubectlOptions,

@@ -95,6 +95,14 @@ export interface ComputeBackend {
    */
   readonly capabilities: ReadonlySet<BackendCapability>;
 
+  /**
+   * How long an entrypoint must have run before a run counts it as started, in milliseconds
+   * (default: the service's own, 300). Longer on a backend that learns of an exit later: on
+   * Kubernetes an exit reaches the API server through the kubelet's status updates (its PLEG
+   * relists every second), so an entrypoint that ends at once is seen ending only then.
+   */
+  readonly entrypointSettleMs?: number;
+
   /** Mounts the backend's own gRPC services (volumes, secrets, images) with the server's interceptors. */
   mountServices(add: ServiceAdder): void;
 

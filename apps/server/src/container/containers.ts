@@ -98,7 +98,7 @@ export class Containers {
     this.backend = o.backend;
     this.log = o.log;
     this.metrics = o.metrics;
-    this.settleMs = o.settleMs;
+    this.settleMs = o.settleMs ?? o.backend.entrypointSettleMs;
     this.#defaults = o.defaults;
     this.#defaultDiskBytes = o.defaultDiskBytes;
     this.#execSlots = o.execSlots;

@@ -1,0 +1,552 @@
+import { randomUUID } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, truncate } from "node:fs/promises";
+import { join } from "node:path";
+import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
+import { ImageBuilder, imageServiceImpl } from "@chalk/image/builder";
+import { ImageService } from "@chalk/proto/image/v1";
+import { SecretService } from "@chalk/proto/secrets/v1";
+import { VolumeService } from "@chalk/proto/volume/v1";
+import type { Sandbox, SandboxCreateOptions, SandboxRuntime } from "@chalk/sandbox";
+import { defaultRunscPath, LocalRuntime } from "@chalk/sandbox/local";
+import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
+import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
+import { CoreV1Api, KubeConfig, Log, type V1Pod } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type {
+  BackendContainer,
+  BackendSecrets,
+  BackendVolumes,
+  ComputeBackend,
+  ContainerLaunch,
+} from "../backend/compute-backend.js";
+import { SqliteContainerRecords } from "../backend/sqlite-container-records.js";
+import type { ServerConfig } from "../config.js";
+import { LocalLogStore } from "../local/local-logs.js";
+import type { ServiceAdder } from "../service-adder.js";
+import { KubernetesContainer } from "./kubernetes-container.js";
+import { apiStatus, withRetry } from "./kubernetes-errors.js";
+import { KubernetesImages } from "./kubernetes-images.js";
+import {
+  CONTAINER_ID_LABEL,
+  ENVIRONMENT_ANNOTATION,
+  INSTANCE_LABEL,
+  MAIN_CONTAINER,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  namespaceOf,
+  podNameOf,
+  ROLE_LABEL,
+  secretNameOf,
+} from "./kubernetes-names.js";
+import { KubernetesVolumes } from "./kubernetes-volumes.js";
+import { PodSandbox, SANDBOX_CONTAINER_LABEL } from "./pod-sandbox.js";
+import { podFor, secretKeyFor } from "./pod-spec.js";
+import { describeFailure, podProgress } from "./pod-status.js";
+import { PodWatch } from "./pod-watch.js";
+
+/** Annotation: the container's main process writes a log the server captures. */
+const LOGS_ANNOTATION = "chalk.dev/logs";
+/** Annotation: a sandbox Pod's labels (JSON), for the sandbox service. */
+const SANDBOX_LABELS_ANNOTATION = "chalk.dev/sandbox-labels";
+/** How long a deleted Pod may take to go, beyond its grace period, in milliseconds. */
+const DELETE_WAIT_MS = 60_000;
+
+/** The Kubernetes backend's own settings (from `--kubeconfig`, `--registry`, …). */
+export interface KubernetesSettings {
+  kubeconfig: string;
+  namespacePrefix: string;
+  cpuRequestPercent: number;
+  runtimeClass: string;
+  gpuNodeLabel: string;
+  registryInsecure: boolean;
+}
+
+/**
+ * The Kubernetes backend: every container is a Pod in its environment's namespace
+ * ({@link namespaceOf}), in gVisor (`runtimeClassName`, default `gvisor`); its status comes from one
+ * Pod informer ({@link PodWatch}); exec goes through the Pod exec API; secrets become Kubernetes
+ * Secrets owned by the Pod and referenced by `secretKeyRef`; a port becomes a ClusterIP Service
+ * owned by the Pod; volumes are mounted by `subPath` from a PersistentVolume over the server's
+ * volume store ({@link KubernetesVolumes}). The server's own store keeps what outlives a Pod:
+ * records and their history (SQLite), kept logs (captured from the kubelet while the Pod runs),
+ * secrets, volumes and the image index. Images are built here and pushed to `--registry`, which
+ * the nodes pull from by digest.
+ */
+export async function kubernetesBackend(
+  config: ServerConfig,
+  settings: KubernetesSettings,
+  log: Logger,
+): Promise<ComputeBackend> {
+  if (!config.registry)
+    throw new ChalkError(Code.FailedPrecondition, "--backend kubernetes needs --registry");
+  const kc = new KubeConfig();
+  kc.loadFromFile(settings.kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const logsDir = join(config.dataDir, "logs");
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await mkdir(logsDir, { recursive: true, mode: 0o700 });
+  const records = SqliteContainerRecords.open(join(config.dataDir, "chalk.db"));
+  const secretStore = await SecretStore.open({ path: join(config.dataDir, "secrets.db") });
+  const volumeStore = await VolumeStore.open({ dataDir: join(config.dataDir, "volumes") });
+  const registry = { address: config.registry, insecure: settings.registryInsecure };
+  const runscPath = config.runsc ?? defaultRunscPath();
+  const builder = await ImageBuilder.open({
+    storeDir: config.imagesDir,
+    runtime: new LocalRuntime({ stateDir: join(config.imagesDir, "chalk", "sandboxes"), runscPath }),
+    registry,
+  });
+  const images = new KubernetesImages(builder, registry);
+  const logs = new LocalLogStore(logsDir, config.containerLogMaxBytes);
+  const instance = settings.namespacePrefix.slice(0, -1);
+  /** Labels on everything this server makes: the product's, and this server's instance. */
+  const ours = { [MANAGED_BY_LABEL]: MANAGED_BY, [INSTANCE_LABEL]: instance };
+  const watch = new PodWatch(kc, core, log, instance);
+  try {
+    await watch.synced();
+  } catch (err) {
+    await watch.close();
+    throw new ChalkError(
+      Code.Unavailable,
+      `the Kubernetes API server (${kc.getCurrentCluster()?.server}) cannot be reached: ${(err as Error)?.message ?? err}`,
+    );
+  }
+  const volumes = new KubernetesVolumes(core, volumeStore, join(config.dataDir, "volumes", "volumes"), ours);
+  const namespaces = new Map<string, Promise<string>>();
+  const captures = new Map<string, Promise<void>>();
+  const logApi = new Log(kc);
+
+  const ensureNamespace = (environment: string): Promise<string> => {
+    let p = namespaces.get(environment);
+    if (!p) {
+      const name = namespaceOf(environment, settings.namespacePrefix);
+      p = withRetry(`creating namespace ${name}`, () =>
+        core.createNamespace({
+          body: {
+            metadata: {
+              name,
+              labels: ours,
+              annotations: { [ENVIRONMENT_ANNOTATION]: environment },
+            },
+          },
+        }),
+      )
+        .then(() => name)
+        .catch(async (err: unknown) => {
+          if (ChalkError.from(err).code !== Code.AlreadyExists) throw err;
+          const ns = await withRetry(`reading namespace ${name}`, () => core.readNamespace({ name }));
+          if (ns.metadata?.annotations?.[ENVIRONMENT_ANNOTATION] !== environment)
+            throw new ChalkError(
+              Code.FailedPrecondition,
+              `namespace ${name} exists and is not environment ${JSON.stringify(environment)}'s`,
+            );
+          return name;
+        });
+      p.catch(() => namespaces.delete(environment));
+      namespaces.set(environment, p);
+    }
+    return p;
+  };
+
+  /** Deletes a container's Pod (grace period), Service and Secret, and waits until the Pod is gone. */
+  const removePod = async (id: string, namespace: string, gracePeriodSeconds: number) => {
+    const name = podNameOf(id);
+    const ignore404 = (err: unknown) => {
+      if (ChalkError.from(err).code !== Code.NotFound) throw err;
+    };
+    await withRetry(`deleting Pod ${namespace}/${name}`, () =>
+      core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds }),
+    ).catch(ignore404);
+    await withRetry(`deleting Service ${namespace}/${name}`, () =>
+      core.deleteNamespacedService({ name, namespace }),
+    ).catch(ignore404);
+    await withRetry(`deleting Secret ${namespace}/${secretNameOf(id)}`, () =>
+      core.deleteNamespacedSecret({ name: secretNameOf(id), namespace }),
+    ).catch(ignore404);
+    await watch
+      .until(
+        id,
+        (pod) => (pod ? undefined : true),
+        AbortSignal.timeout(gracePeriodSeconds * 1000 + DELETE_WAIT_MS),
+      )
+      .catch(() => {
+        throw new ChalkError(
+          Code.DeadlineExceeded,
+          `Pod ${namespace}/${name} was not gone ${gracePeriodSeconds + DELETE_WAIT_MS / 1000}s after its deletion`,
+        );
+      });
+  };
+
+  /** Copies a running container's log from the kubelet into the server's log store. */
+  const capture = (id: string, namespace: string, follow: boolean): Promise<void> => {
+    logs.track(id);
+    const p = (async () => {
+      const out = createWriteStream(logs.path(id), { flags: "a", mode: 0o600 });
+      const closed = new Promise<void>((resolve) => out.once("close", () => resolve()));
+      try {
+        await logApi.log(namespace, podNameOf(id), MAIN_CONTAINER, out, { follow });
+      } catch (err) {
+        out.end();
+        log.warn({ container: id, error: ChalkError.from(err).message }, "cannot read the container's log");
+      }
+      await closed;
+    })().finally(() => logs.untrack(id));
+    captures.set(id, p);
+    return p;
+  };
+
+  const sandboxOf = (id: string, namespace: string, extraLabels: Record<string, string>) =>
+    new PodSandbox(
+      id,
+      namespace,
+      podNameOf(id),
+      { kc, watch, remove: (grace) => removePod(id, namespace, grace) },
+      extraLabels,
+    );
+
+  const containerOf = (id: string, namespace: string, address: string | undefined) =>
+    new KubernetesContainer(
+      id,
+      sandboxOf(id, namespace, { [SANDBOX_CONTAINER_LABEL]: id }),
+      watch,
+      address,
+      () => captures.get(id) ?? Promise.resolve(),
+      (grace) => removePod(id, namespace, grace),
+    );
+
+  /** Creates a Pod and waits until its main process runs (or ran); cleans up on any failure. */
+  const startPod = async (pod: V1Pod, namespace: string) => {
+    const created = await withRetry(`creating Pod ${namespace}/${pod.metadata?.name}`, () =>
+      core.createNamespacedPod({ namespace, body: pod }),
+    );
+    watch.remember(created);
+    return created;
+  };
+
+  const awaitRunning = async (id: string, namespace: string, signal: AbortSignal) => {
+    await watch.until(
+      id,
+      (p) => {
+        if (!p)
+          throw new ChalkError(
+            Code.Aborted,
+            `Pod ${namespace}/${podNameOf(id)} was deleted while it started`,
+          );
+        const s = podProgress(p);
+        if (s.state === "running" || s.state === "terminated") return true;
+        if (s.state === "failed")
+          throw new ChalkError(Code.FailedPrecondition, `the Pod cannot run: ${describeFailure(s)}`, {
+            details: { reason: s.reason },
+          });
+        return undefined;
+      },
+      signal,
+    );
+  };
+
+  const secrets: BackendSecrets = {
+    async setTemporary(environment, owner, name, value) {
+      secretStore.setTemporary(environment, owner, name, value);
+    },
+    async check(environment, refs, owner) {
+      secretStore.resolve(environment, refs, { owner });
+    },
+    async deleteOwner(environment, owner) {
+      secretStore.deleteOwner(environment, owner);
+    },
+  };
+
+  const backendVolumes: BackendVolumes = {
+    async require(environment, name) {
+      await volumeStore.get(environment, name);
+    },
+    async create(environment, name) {
+      await volumeStore.create(environment, name);
+    },
+    async delete(environment, name) {
+      await volumeStore.delete(environment, name).catch((err: unknown) => {
+        if (ChalkError.from(err).code !== Code.NotFound) throw err;
+      });
+    },
+  };
+
+  const sandboxes: SandboxRuntime = {
+    async get(id) {
+      const pod = watch.get(id);
+      if (!pod?.metadata?.namespace)
+        throw new ChalkError(Code.NotFound, `sandbox ${JSON.stringify(id)} not found`);
+      return sandboxOf(id, pod.metadata.namespace, labelsOf(pod));
+    },
+    async list(options = {}) {
+      const want = Object.entries(options.labels ?? {});
+      const out = [];
+      for (const id of watch.ids()) {
+        const pod = watch.get(id);
+        if (!pod?.metadata?.namespace) continue;
+        const info = await sandboxOf(id, pod.metadata.namespace, labelsOf(pod))
+          .info()
+          .catch(() => undefined);
+        if (info && want.every(([k, v]) => info.labels[k] === v)) out.push(info);
+      }
+      return out;
+    },
+    async create(options: SandboxCreateOptions): Promise<Sandbox> {
+      if (options.rootfs || options.mounts || options.logPath || options.writableLayerDir)
+        throw new ChalkError(
+          Code.InvalidArgument,
+          "sandboxes on Kubernetes start from an image reference only",
+        );
+      if (!options.image) throw new ChalkError(Code.InvalidArgument, "image: required", { field: "image" });
+      const environment = options.labels?.[SANDBOX_ENVIRONMENT] ?? "default";
+      const image = await images.resolve(
+        { kind: "uri", uri: options.image },
+        environment,
+        () => undefined,
+        AbortSignal.timeout(600_000),
+      );
+      const namespace = await ensureNamespace(environment);
+      const id = options.id ?? randomUUID();
+      const pod = podFor(
+        {
+          id,
+          environment,
+          name: id,
+          image,
+          command: options.command ? [...options.command] : [],
+          env: { ...image.env, ...(options.env ?? {}) },
+          secrets: [],
+          mounts: [],
+          resources: {
+            cpuMillis: options.cpu ? parseCpu(options.cpu) : 1000,
+            memoryBytes: options.memory ? parseMemory(options.memory) : 1024 ** 3,
+            gpu: undefined,
+          },
+          port: undefined,
+        },
+        {
+          namespace,
+          podName: podNameOf(id),
+          runtimeClassName: settings.runtimeClass,
+          image: image.locator,
+          role: "sandbox",
+          secret: undefined,
+          volumesClaim: undefined,
+          gpuNodeLabel: settings.gpuNodeLabel,
+          workdir: options.workdir ?? image.workdir,
+          cpuRequestPercent: settings.cpuRequestPercent,
+        },
+      );
+      pod.metadata!.annotations![SANDBOX_LABELS_ANNOTATION] = JSON.stringify(options.labels ?? {});
+      pod.metadata!.labels![INSTANCE_LABEL] = instance;
+      await startPod(pod, namespace);
+      try {
+        await awaitRunning(id, namespace, AbortSignal.timeout(600_000));
+      } catch (err) {
+        await removePod(id, namespace, 0).catch(() => undefined);
+        throw err;
+      }
+      return sandboxOf(id, namespace, labelsOf(watch.get(id) ?? pod));
+    },
+  };
+
+  return {
+    name: "kubernetes",
+    // Pause and resume, snapshots, warm pools, files, port forwarding, egress policy and detached
+    // execs are not built on this backend.
+    capabilities: new Set(),
+    // The kubelet reports an exit within about its PLEG relist period (1 s) plus a status update.
+    entrypointSettleMs: 2500,
+    records,
+    logs,
+    secrets,
+    volumes: backendVolumes,
+    images,
+    sandboxes,
+
+    async createContainer(launch: ContainerLaunch, signal: AbortSignal): Promise<BackendContainer> {
+      signal.throwIfAborted();
+      const namespace = await ensureNamespace(launch.environment);
+      const id = launch.id;
+      const podName = podNameOf(id);
+      // Secret values go into a Kubernetes Secret (never into the Pod spec, a record or a log).
+      const values = secretStore.resolve(launch.environment, launch.secrets, { owner: id });
+      const entries = Object.entries(values);
+      const keys = Object.fromEntries(entries.map(([name], i) => [name, secretKeyFor(name, i)]));
+      const claim =
+        launch.mounts.length > 0
+          ? await volumes.prepare(launch.environment, namespace, launch.mounts)
+          : undefined;
+      const pod = podFor(launch, {
+        namespace,
+        podName,
+        runtimeClassName: settings.runtimeClass,
+        image: launch.image.locator,
+        role: "container",
+        secret: entries.length > 0 ? { name: secretNameOf(id), keys } : undefined,
+        volumesClaim: claim,
+        gpuNodeLabel: settings.gpuNodeLabel,
+        workdir: launch.image.workdir,
+        cpuRequestPercent: settings.cpuRequestPercent,
+      });
+      pod.metadata!.annotations![LOGS_ANNOTATION] = launch.command.length > 0 ? "true" : "false";
+      pod.metadata!.labels![INSTANCE_LABEL] = instance;
+      let created: V1Pod | undefined;
+      try {
+        if (entries.length > 0) {
+          await withRetry(
+            `creating Secret ${namespace}/${secretNameOf(id)}`,
+            () =>
+              core.createNamespacedSecret({
+                namespace,
+                body: {
+                  metadata: {
+                    name: secretNameOf(id),
+                    labels: { ...ours, [CONTAINER_ID_LABEL]: id },
+                  },
+                  type: "Opaque",
+                  data: Object.fromEntries(
+                    entries.map(([name, v]) => [keys[name]!, Buffer.from(v).toString("base64")]),
+                  ),
+                },
+              }),
+            { redact: true },
+          );
+        }
+        signal.throwIfAborted();
+        created = await startPod(pod, namespace);
+        const owner = {
+          apiVersion: "v1",
+          kind: "Pod",
+          name: podName,
+          uid: created.metadata!.uid!,
+          blockOwnerDeletion: false,
+        };
+        if (entries.length > 0) {
+          // The Secret goes with its Pod (ownerReferences), also if the server never deletes it.
+          const secret = await withRetry(
+            `reading Secret ${namespace}/${secretNameOf(id)}`,
+            () => core.readNamespacedSecret({ name: secretNameOf(id), namespace }),
+            { redact: true },
+          );
+          secret.metadata = { ...secret.metadata, ownerReferences: [owner] };
+          await withRetry(
+            `owning Secret ${namespace}/${secretNameOf(id)}`,
+            () => core.replaceNamespacedSecret({ name: secretNameOf(id), namespace, body: secret }),
+            { redact: true },
+          );
+        }
+        let address: string | undefined;
+        const port = launch.port;
+        if (port) {
+          const svc = await withRetry(`creating Service ${namespace}/${podName}`, () =>
+            core.createNamespacedService({
+              namespace,
+              body: {
+                metadata: {
+                  name: podName,
+                  labels: { ...ours, [CONTAINER_ID_LABEL]: id },
+                  ownerReferences: [owner],
+                },
+                spec: {
+                  type: "ClusterIP",
+                  selector: { [CONTAINER_ID_LABEL]: id },
+                  ports: [{ port, targetPort: port as never, protocol: "TCP" }],
+                },
+              },
+            }),
+          );
+          address = `${svc.spec?.clusterIP}:${launch.port}`;
+        }
+        await awaitRunning(id, namespace, signal);
+        if (launch.command.length > 0) void capture(id, namespace, true);
+        return containerOf(id, namespace, address);
+      } catch (err) {
+        await removePod(id, namespace, 0).catch((e: unknown) =>
+          log.warn(
+            { container: id, error: ChalkError.from(e).message },
+            "cannot remove a Pod that failed to start",
+          ),
+        );
+        if (signal.aborted && ChalkError.from(err).code !== Code.FailedPrecondition)
+          throw signal.reason ?? err;
+        throw err;
+      }
+    },
+
+    async adoptContainer(id: string): Promise<BackendContainer> {
+      await watch.synced();
+      const pod = watch.get(id);
+      const namespace = pod?.metadata?.namespace;
+      if (!pod || !namespace || pod.metadata?.labels?.[ROLE_LABEL] !== "container")
+        throw new ChalkError(Code.NotFound, `container ${JSON.stringify(id)} not found`);
+      let address: string | undefined;
+      const port = pod.spec?.containers?.[0]?.ports?.[0]?.containerPort;
+      if (port) {
+        const svc = await withRetry(`reading Service ${namespace}/${podNameOf(id)}`, () =>
+          core.readNamespacedService({ name: podNameOf(id), namespace }),
+        ).catch(() => undefined);
+        if (svc?.spec?.clusterIP) address = `${svc.spec.clusterIP}:${port}`;
+      }
+      if (pod.metadata?.annotations?.[LOGS_ANNOTATION] === "true" && !captures.has(id)) {
+        // The kubelet keeps the whole log while the Pod exists: copy it again from the start.
+        await truncate(logs.path(id), 0).catch(() => undefined);
+        void capture(id, namespace, podProgress(pod).state === "running");
+      }
+      return containerOf(id, namespace, address);
+    },
+
+    async listContainers(): Promise<string[]> {
+      await watch.synced();
+      return watch.ids().filter((id) => watch.get(id)?.metadata?.labels?.[ROLE_LABEL] === "container");
+    },
+
+    async capacity() {
+      const nodes = await withRetry("listing nodes", () => core.listNode());
+      let memoryBytes = 0;
+      let cpuMillis = 0;
+      const gpus: { type: string | undefined; count: number }[] = [];
+      for (const n of nodes.items) {
+        const a = n.status?.allocatable ?? {};
+        if (a.memory) memoryBytes = Math.max(memoryBytes, parseMemory(a.memory));
+        if (a.cpu) cpuMillis = Math.max(cpuMillis, parseCpu(a.cpu));
+        const g = Number(a["nvidia.com/gpu"] ?? 0);
+        if (g > 0) gpus.push({ type: n.metadata?.labels?.[settings.gpuNodeLabel], count: g });
+      }
+      return { memoryBytes, cpuMillis, gpus };
+    },
+
+    mountServices(add: ServiceAdder) {
+      add(VolumeService, volumeServiceImpl(volumeStore));
+      add(SecretService, secretServiceImpl(secretStore));
+      add(ImageService, imageServiceImpl(builder));
+    },
+
+    async close() {
+      await watch.close();
+      logs.close();
+      await builder.close();
+      await volumeStore.close();
+      secretStore.close();
+      records.close();
+    },
+  };
+}
+
+/** The environment label a sandbox service request carries. */
+const SANDBOX_ENVIRONMENT = "chalk.environment";
+
+function labelsOf(pod: V1Pod): Record<string, string> {
+  if (pod.metadata?.labels?.[ROLE_LABEL] === "container") {
+    return { [SANDBOX_CONTAINER_LABEL]: pod.metadata.labels[CONTAINER_ID_LABEL] ?? "" };
+  }
+  try {
+    return JSON.parse(pod.metadata?.annotations?.[SANDBOX_LABELS_ANNOTATION] ?? "{}") as Record<
+      string,
+      string
+    >;
+  } catch {
+    return {};
+  }
+}
+
+export { apiStatus };

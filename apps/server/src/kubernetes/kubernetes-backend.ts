@@ -1,5 +1,5 @@
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createWriteStream } from "node:fs";
 import { mkdir, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
@@ -8,7 +8,7 @@ import { ImageService } from "@chalk/proto/image/v1";
 import { SecretService } from "@chalk/proto/secrets/v1";
 import { VolumeService } from "@chalk/proto/volume/v1";
 import type { Sandbox, SandboxCreateOptions, SandboxRuntime } from "@chalk/sandbox";
-import { defaultRunscPath, LocalRuntime } from "@chalk/sandbox/local";
+import { defaultLogWriterPath, defaultRunscPath, LocalRuntime } from "@chalk/sandbox/local";
 import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
 import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
 import { CoreV1Api, KubeConfig, Log, type V1Pod } from "@kubernetes/client-node";
@@ -98,6 +98,8 @@ export async function kubernetesBackend(
   });
   const images = new KubernetesImages(builder, registry);
   const logs = new LocalLogStore(logsDir, config.containerLogMaxBytes);
+  // Copies of Pod logs go through the same size-bounded writer as the local backend's inits.
+  const logWriterPath = defaultLogWriterPath();
   const instance = settings.namespacePrefix.slice(0, -1);
   /** Labels on everything this server makes: the product's, and this server's instance. */
   const ours = { [MANAGED_BY_LABEL]: MANAGED_BY, [INSTANCE_LABEL]: instance };
@@ -177,20 +179,29 @@ export async function kubernetesBackend(
       });
   };
 
-  /** Copies a running container's log from the kubelet into the server's log store. */
+  /**
+   * Copies a running container's log from the kubelet into the server's log store, through the
+   * size-bounded log writer (`chalk-log-writer`, as the local backend's inits use), so the copy stays
+   * under `2 × maxBytes` at every moment.
+   */
   const capture = (id: string, namespace: string, follow: boolean): Promise<void> => {
-    logs.track(id);
     const p = (async () => {
-      const out = createWriteStream(logs.path(id), { flags: "a", mode: 0o600 });
-      const closed = new Promise<void>((resolve) => out.once("close", () => resolve()));
+      const writer = spawn(logWriterPath, [String(logs.maxBytes), logs.path(id)], {
+        stdio: ["pipe", "ignore", "ignore"],
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+      });
+      const exited = new Promise<void>((resolve) => writer.once("close", () => resolve()));
+      writer.once("error", () => undefined);
+      const out = writer.stdin;
+      out.on("error", () => undefined);
       try {
         await logApi.log(namespace, podNameOf(id), MAIN_CONTAINER, out, { follow });
       } catch (err) {
         out.end();
         log.warn({ container: id, error: ChalkError.from(err).message }, "cannot read the container's log");
       }
-      await closed;
-    })().finally(() => logs.untrack(id));
+      await exited;
+    })();
     captures.set(id, p);
     return p;
   };
@@ -320,6 +331,7 @@ export async function kubernetesBackend(
             cpuMillis: options.cpu ? parseCpu(options.cpu) : 1000,
             memoryBytes: options.memory ? parseMemory(options.memory) : 1024 ** 3,
             gpu: undefined,
+            diskBytes: undefined,
           },
           port: undefined,
         },
@@ -523,7 +535,6 @@ export async function kubernetesBackend(
 
     async close() {
       await watch.close();
-      logs.close();
       await builder.close();
       await volumeStore.close();
       secretStore.close();

@@ -19,7 +19,7 @@ const launch = (over: Partial<ContainerLaunch> = {}): ContainerLaunch => ({
   env: { LOG_LEVEL: "INFO", OPENAI_API_KEY: "shadowed-by-the-secret" },
   secrets: [{ kind: "secret", name: "OPENAI_API_KEY" }],
   mounts: [{ volume: "data", subPath: ["models", "v1"], target: "/models", readOnly: true }],
-  resources: { cpuMillis: 500, memoryBytes: 512 * 2 ** 20, gpu: undefined },
+  resources: { cpuMillis: 500, memoryBytes: 512 * 2 ** 20, gpu: undefined, diskBytes: undefined },
   port: 8080,
   ...over,
 });
@@ -101,7 +101,14 @@ describe("podFor: the Pod of a container, field by field", () => {
 
   test("a GPU becomes an nvidia.com/gpu limit, a node selector on the type and the toleration", () => {
     const pod = podFor(
-      launch({ resources: { cpuMillis: 1000, memoryBytes: 2 ** 30, gpu: { type: "nvidia-l4", count: 2 } } }),
+      launch({
+        resources: {
+          cpuMillis: 1000,
+          memoryBytes: 2 ** 30,
+          gpu: { type: "nvidia-l4", count: 2 },
+          diskBytes: undefined,
+        },
+      }),
       options,
     );
     expect(pod.spec!.containers[0]!.resources!.limits!["nvidia.com/gpu"]).toBe("2");

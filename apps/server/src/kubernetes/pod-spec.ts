@@ -78,9 +78,12 @@ export function podFor(launch: ContainerLaunch, o: PodSpecOptions): V1Pod {
       valueFrom: { secretKeyRef: { name: o.secret!.name, key, optional: false } },
     })),
   ];
-  const { cpuMillis, memoryBytes, gpu } = launch.resources;
+  const { cpuMillis, memoryBytes, gpu, diskBytes } = launch.resources;
   const limits: Record<string, string> = { cpu: `${cpuMillis}m`, memory: String(memoryBytes) };
   if (gpu) limits["nvidia.com/gpu"] = String(gpu.count);
+  // The writable-layer limit (--default-disk) is Kubernetes' ephemeral-storage, which the kubelet
+  // enforces by eviction rather than ENOSPC.
+  if (diskBytes !== undefined) limits["ephemeral-storage"] = String(diskBytes);
   const cpuRequest = Math.max(1, Math.ceil((cpuMillis * (o.cpuRequestPercent ?? 100)) / 100));
   const requests = { ...limits, cpu: `${cpuRequest}m` };
   const mounts = launch.mounts.map((m) => ({

@@ -2,7 +2,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, test } from "vitest";
 import { podProgress } from "./pod-status.js";
 
-const pod = (status: V1Pod["status"]): V1Pod => ({ status });
+const pod = (status: V1Pod["status"]): V1Pod => (status === undefined ? {} : { status });
 const main = (state: object) => ({
   name: "main",
   image: "x",

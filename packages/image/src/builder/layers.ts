@@ -70,6 +70,10 @@ async function gnuTar(
     throw err;
   }
   const code = await exited;
+  // The consumer read the whole archive (its parser stops at the end-of-archive blocks) and closed
+  // the pipe; tar, still writing the zero padding up to its record size, died of SIGPIPE. Under load
+  // that race is common, and the archive is complete.
+  if (code === null && io.consume && child.signalCode === "SIGPIPE") return;
   if (code !== 0) {
     throw new ChalkError(
       Code.Internal,

@@ -182,10 +182,15 @@ export async function startServerProcess(options: ServerProcessOptions = {}): Pr
   const transports: Transport[] = [];
   let reported = 0;
   const fatalLogs = () => logs.filter(isFatalLogLine);
+  // Exited and its output read: "exit" can come before the last lines on stdout ("chalk-server
+  // stopped"), so wait for "close" too, for at most 2 s (a grandchild holding the pipe would delay it).
   const exited = (c: ChildProcess) =>
     new Promise<void>((resolve) => {
-      if (c.exitCode !== null || c.signalCode !== null) resolve();
-      else c.once("exit", () => resolve());
+      const hasExited = c.exitCode !== null || c.signalCode !== null;
+      if (hasExited && c.stdout?.closed !== false) return resolve();
+      c.once("close", () => resolve());
+      if (hasExited) setTimeout(resolve, 2000).unref();
+      else c.once("exit", () => setTimeout(resolve, 2000).unref());
     });
   const proc: ServerProcess = {
     get address() {

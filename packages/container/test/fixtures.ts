@@ -51,7 +51,8 @@ async function backendSetup(
   backend: Backend,
   namespacePrefix: string,
 ): Promise<{ args: string[]; image: string; cluster?: TestCluster }> {
-  if (backend === "local") return { args: ["--rootfs-image", `${TEST_IMAGE}=${TEST_ROOTFS}`], image: TEST_IMAGE };
+  if (backend === "local")
+    return { args: ["--rootfs-image", `${TEST_IMAGE}=${TEST_ROOTFS}`], image: TEST_IMAGE };
   const cluster = await ensureCluster();
   const pushed = await pushRootfsImage(cluster, {
     dir: TEST_ROOTFS,

@@ -69,7 +69,10 @@ export interface VolumeBatch {
   putFile(path: string, data: Uint8Array | string, options?: VolumePutFileOptions): void;
   /** Adds a local file, streamed from disk when the batch uploads. */
   putFileFromPath(dest: string, localPath: string, options?: VolumePutFileOptions): void;
-  /** Adds every regular file below a local directory, under `dest` (`""` is the volume root). */
+  /**
+   * Adds the tree below a local directory under `dest` (`""` is the volume root): every regular
+   * file and every directory, empty ones included, with their permission bits.
+   */
   putDir(localDir: string, dest: string, options?: VolumePutDirOptions): void;
 }
 
@@ -306,6 +309,10 @@ export class Volume {
       restart();
       yield { message: { case: "start", value: { volumeName: name } } };
       for (const entry of entries) {
+        if (entry.directory) {
+          yield { message: { case: "directory", value: { path: entry.path, mode: entry.mode } } };
+          continue;
+        }
         yield {
           message: {
             case: "header",

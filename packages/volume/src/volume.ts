@@ -249,8 +249,8 @@ export class Volume {
   }
 
   /**
-   * Uploads every regular file below `localDir` to `dest` (`""` is the volume root), as one batch:
-   * the files appear together. Returns the written files. `onProgress` follows the bytes sent.
+   * Uploads every regular file and every directory (empty ones included, with their permission
+   * bits) below `localDir` to `dest` (`""` is the volume root), as one batch: they appear together. Returns the written files. `onProgress` follows the bytes sent.
    */
   async putDir(
     localDir: string,

@@ -19,6 +19,10 @@ describe("server configuration", () => {
     expect(c.backend).toBe("local");
     expect(c.defaults).toEqual({ cpu: "1", memory: "1Gi" });
     expect(c.metricsListen).toBeUndefined();
+    expect(c.maxUnaryReadsPerConnection).toBe(4);
+    expect(
+      config(["--token", grant, "--max-unary-reads-per-connection", "16"]).maxUnaryReadsPerConnection,
+    ).toBe(16);
   });
 
   test("--token TOKEN@ENVS grants environments; CHALK_TOKEN with CHALK_TOKEN_ENVIRONMENTS adds a token", () => {
@@ -130,6 +134,7 @@ describe("server configuration", () => {
     [["--token", `${token}@a,,b`], "is not an environment list"],
     [["--token", grant, "--token", `${token}@prod`], "--token #2: the same token as --token #1"],
     [["--log-level", "loud", "--token", grant], "--log-level"],
+    [["--max-unary-reads-per-connection", "0", "--token", grant], "--max-unary-reads-per-connection"],
     [["--backend", "kubernetes", "--token", grant], "--kubeconfig: --backend kubernetes needs"],
     [
       ["--backend", "kubernetes", "--kubeconfig", "/nonexistent", "--token", grant],

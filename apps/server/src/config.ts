@@ -6,7 +6,7 @@ import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
 import { checkDiskBytes } from "@chalk/disk";
 import { parseReference } from "@chalk/image";
 import { DEFAULT_STEP_LIMITS } from "@chalk/image/builder";
-import { isLoopback } from "@chalk/rpc";
+import { DEFAULT_MAX_UNARY_READS_PER_CONNECTION, isLoopback } from "@chalk/rpc";
 import { z } from "zod";
 import { defaultExecSlotLimits, type ExecSlotLimits } from "./exec-slots.js";
 import {
@@ -100,6 +100,8 @@ export interface ServerConfig {
   finishedLogRetention: number;
   /** Seconds a finished container's log is kept at most (0: no age limit). */
   finishedLogMaxAgeSecs: number;
+  /** Unary request messages one connection may have arriving at once (`@chalk/rpc`'s read budget). */
+  maxUnaryReadsPerConnection: number;
   /**
    * Absolute path of the runsc binary, or undefined for the pinned build in the cache
    * (`@chalk/sandbox/local`'s `defaultRunscPath()`). It must be the pinned gVisor version.
@@ -152,6 +154,8 @@ export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
   --max-queued-execs N         execs waiting; more get resource_exhausted (default 64 per slot)
   --max-queued-execs-per-environment N  ...from one environment (default three quarters)
   --max-queued-exec-stdin-bytes N  stdin bytes waiting execs hold together (default 67108864)
+  --max-unary-reads-per-connection N  unary requests one connection may have arriving at once;
+                               more wait, held back by HTTP/2 flow control (default 4)
   --allow-registry HOST[:PORT] another registry image references may name (repeatable); any
                                other host is refused before a request is sent
                                                                                 env CHALK_ALLOW_REGISTRIES (comma-separated)
@@ -246,6 +250,7 @@ const configSchema = z.strictObject({
   maxLongExecsPerEnvironment: count.optional(),
   maxQueuedExecs: z.coerce.number().int().min(0).max(1_000_000).optional(),
   maxQueuedExecsPerEnvironment: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  maxUnaryReadsPerConnection: z.coerce.number().int().min(1).max(1024),
   maxQueuedExecStdinBytes: z.coerce
     .number()
     .int()
@@ -352,6 +357,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
         "max-queued-execs": { type: "string" },
         "max-queued-execs-per-environment": { type: "string" },
         "max-queued-exec-stdin-bytes": { type: "string" },
+        "max-unary-reads-per-connection": { type: "string" },
         "allow-registry": { type: "string", multiple: true },
         "finished-log-retention": { type: "string" },
         "finished-log-max-age-secs": { type: "string" },
@@ -399,6 +405,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     maxQueuedExecs: pick("max-queued-execs"),
     maxQueuedExecsPerEnvironment: pick("max-queued-execs-per-environment"),
     maxQueuedExecStdinBytes: pick("max-queued-exec-stdin-bytes"),
+    maxUnaryReadsPerConnection:
+      pick("max-unary-reads-per-connection") ?? DEFAULT_MAX_UNARY_READS_PER_CONNECTION,
     allowRegistries: [
       ...((values["allow-registry"] as string[] | undefined) ?? []),
       ...(env.CHALK_ALLOW_REGISTRIES ?? "").split(",").filter((r) => r !== ""),
@@ -481,6 +489,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       allowedRegistries: c.allowRegistries,
       finishedLogRetention: c.finishedLogRetention,
       finishedLogMaxAgeSecs: c.finishedLogMaxAgeSecs,
+      maxUnaryReadsPerConnection: c.maxUnaryReadsPerConnection,
       runsc: c.runsc,
       defaultDisk: c.defaultDisk === "none" ? undefined : c.defaultDisk,
       volumeQuotaBytes: c.volumeQuota === "none" ? undefined : parseMemory(c.volumeQuota),

@@ -70,7 +70,11 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
       metrics.calls.inc({ method: ctx.method.name, code: String(callCode(error)) });
     },
   };
-  const server = createServer({ address: config.listen, tls: config.tls });
+  const server = createServer({
+    address: config.listen,
+    tls: config.tls,
+    maxUnaryReadsPerConnection: config.maxUnaryReadsPerConnection,
+  });
   const add: ServiceAdder = (service, impl) => addService(server, service, impl, serviceOptions);
   add(ContainerService, containerServiceImpl(containers, metrics));
   add(ContainerFileService, fileServiceImpl(containers, metrics));

@@ -1,7 +1,8 @@
 /**
  * `addLocalDir` reproduces the local tree in the container (issue 10, "Files and /tmp"), through the
  * public SDK against a real server and real gVisor: regular files with their bytes and permission
- * bits (empty ones included), odd names, nested directories, and symlinks by the documented
+ * bits (empty ones included), odd names, nested directories (empty ones included, with their
+ * permission bits), and symlinks by the documented
  * policy: a symlink to a regular file uploads that file's content as a regular file; a symlink to
  * a directory is not followed (no loops, nothing outside the tree); a dangling symlink is left
  * out. The upload mount is read-only.
@@ -76,15 +77,23 @@ describe("addLocalDir reproduces the tree", () => {
     expect(write.stderrText).toMatch(/Read-only file system/);
   });
 
-  // Known gap (issue 10): the volume upload protocol carries files only, so a directory with no
-  // file in it does not arrive. Remove `.fails` when UploadBatch can create directories.
-  test.fails("empty directories arrive too", async ({ run }) => {
+  test("empty directories arrive too, with their modes", async ({ run }) => {
     const dir = mkdtempSync(join(tmpdir(), "chalk-upload-empty-"));
     try {
       mkdirSync(join(dir, "empty-dir", "inner-empty"), { recursive: true });
+      mkdirSync(join(dir, "private-empty"));
+      chmodSync(join(dir, "private-empty"), 0o700);
+      chmodSync(join(dir, "empty-dir", "inner-empty"), 0o750);
       writeFileSync(join(dir, "keep"), "k");
       const c = await run({ image: Image.debianSlim("3.11").addLocalDir(dir, "/app"), name: "upload-empty" });
-      expect((await c.exec("test", "-d", "/app/empty-dir/inner-empty")).exitCode).toBe(0);
+      const dirs = await c.exec("find", "/app", "-mindepth", "1", "-type", "d", "-printf", "%m %P\\n");
+      expect(
+        dirs.stdoutText
+          .split("\n")
+          .filter((l) => l !== "")
+          .sort(),
+      ).toEqual(["700 private-empty", "750 empty-dir/inner-empty", "755 empty-dir"]);
+      expect((await c.exec("cat", "/app/keep")).stdoutText).toBe("k");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -30,6 +30,7 @@ export {
   ENVIRONMENT_HEADER,
   MAX_MESSAGE_BYTES,
 } from "./headers.js";
+export { DEFAULT_MAX_UNARY_READS_PER_CONNECTION, unaryReadBudget } from "./read-budget.js";
 // For servers: serving services.
 export {
   createServer,

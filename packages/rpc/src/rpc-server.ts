@@ -1,10 +1,11 @@
 import type { DescFile } from "@bufbuild/protobuf";
-import { ChalkError, Code } from "@chalk/core";
+import { ChalkError, Code, invalidArgument } from "@chalk/core";
 import { file_chalk_rpc_v1_status } from "@chalk/proto/rpc/v1";
 import * as grpc from "@grpc/grpc-js";
 import type { HealthImplementation } from "grpc-health-check";
 import { hostOf, isLoopback } from "./address.js";
 import { MAX_MESSAGE_BYTES } from "./headers.js";
+import { DEFAULT_MAX_UNARY_READS_PER_CONNECTION, unaryReadBudget } from "./read-budget.js";
 import type { AnyService } from "./service-types.js";
 
 /** The certificate a server presents, PEM encoded. */
@@ -29,6 +30,13 @@ export interface ServerCreateOptions {
   health?: boolean | undefined;
   /** Serve gRPC reflection (v1 and v1alpha, only the public schemas) for grpcurl. Default true. */
   reflection?: boolean | undefined;
+  /**
+   * Request messages of unary and server-streaming calls that one connection may have arriving at
+   * once; further calls wait, their bytes held back by HTTP/2 flow control, so the request memory
+   * of a connection is bounded before any handler runs (see {@link unaryReadBudget}). Default
+   * {@link DEFAULT_MAX_UNARY_READS_PER_CONNECTION} (4); at least 1.
+   */
+  maxUnaryReadsPerConnection?: number | undefined;
 }
 
 /** Options for {@link RpcServer.stop}. */
@@ -109,9 +117,14 @@ function pem(value: string | Uint8Array): Buffer {
  * ```
  */
 export function createServer(options: ServerCreateOptions): RpcServer {
+  const reads = options.maxUnaryReadsPerConnection ?? DEFAULT_MAX_UNARY_READS_PER_CONNECTION;
+  if (!Number.isSafeInteger(reads) || reads < 1) {
+    throw invalidArgument("maxUnaryReadsPerConnection", `${reads} is not a positive integer`);
+  }
   const g = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    interceptors: [unaryReadBudget(reads)],
   });
   const state: ServerInternals = { grpc: g, started: false, names: [], files: [] };
   let address = options.address;

@@ -32,22 +32,28 @@ export function trackUpload(
   onProgress: VolumeUploadOptions["onProgress"],
 ): { entries: UploadEntry[]; restart(): void } {
   if (!onProgress) return { entries: [...entries], restart() {} };
-  const bytesTotal = entries.reduce((n, e) => n + (e.size ?? 0), 0);
+  const files = entries.filter((e) => !e.directory);
+  const bytesTotal = files.reduce((n, e) => n + (e.size ?? 0), 0);
   const state = { bytesSent: 0, filesSent: 0 };
-  const report = (path: string) => onProgress({ ...state, bytesTotal, filesTotal: entries.length, path });
+  const report = (path: string) => onProgress({ ...state, bytesTotal, filesTotal: files.length, path });
   return {
-    entries: entries.map((e) => ({
-      ...e,
-      async *chunks() {
-        for await (const chunk of e.chunks()) {
-          yield chunk;
-          state.bytesSent += chunk.byteLength;
-          report(e.path);
-        }
-        state.filesSent += 1;
-        report(e.path);
-      },
-    })),
+    // Directories carry no bytes and are not counted as files.
+    entries: entries.map((e) =>
+      e.directory
+        ? e
+        : {
+            ...e,
+            async *chunks() {
+              for await (const chunk of e.chunks()) {
+                yield chunk;
+                state.bytesSent += chunk.byteLength;
+                report(e.path);
+              }
+              state.filesSent += 1;
+              report(e.path);
+            },
+          },
+    ),
     restart() {
       state.bytesSent = 0;
       state.filesSent = 0;

@@ -16,6 +16,13 @@ export interface UploadEntry {
   size: number | undefined;
   /** Produces the content in chunks of at most {@link UPLOAD_CHUNK_BYTES}. */
   chunks(): AsyncIterable<Uint8Array>;
+  /** A directory (created, with `mode`, even when empty), not a file: it has no content. */
+  directory?: boolean;
+}
+
+/** A directory to reproduce (empty or not), with its permission bits. */
+export function directoryEntry(path: string, mode: number): UploadEntry {
+  return { path, mode, size: undefined, directory: true, chunks: async function* () {} };
 }
 
 /** Splits bytes into views of at most {@link UPLOAD_CHUNK_BYTES}, without copying. */
@@ -58,9 +65,11 @@ export async function localFileEntry(
 }
 
 /**
- * The regular files below a local directory, as uploads under `destComponents`, in a stable order.
- * Symlinks to regular files upload their content; symlinks to directories are not followed (no
- * loops); other special files are skipped, and so are directories named in `skip`, at any depth.
+ * The tree below a local directory, as uploads under `destComponents`, in a stable order (each
+ * directory before what it holds): every directory, empty ones included, with its permission bits,
+ * and every regular file. Symlinks to regular files upload their content; symlinks to directories
+ * are not followed (no loops); dangling symlinks and other special files are skipped, and so are
+ * directories named in `skip`, at any depth.
  */
 export async function localDirEntries(
   localDir: string,
@@ -78,7 +87,9 @@ export async function localDirEntries(
       const full = join(dir, name);
       const lst = await lstat(full);
       if (lst.isDirectory()) {
-        if (!skip.has(name)) await walk(full, [...rel, name]);
+        if (skip.has(name)) continue;
+        out.push(directoryEntry([...destComponents, ...rel, name].join("/"), lst.mode & 0o777));
+        await walk(full, [...rel, name]);
       } else if (
         lst.isFile() ||
         (lst.isSymbolicLink() && (await stat(full).catch(() => undefined))?.isFile())
@@ -88,5 +99,8 @@ export async function localDirEntries(
     }
   };
   await walk(localDir, []);
+  // An empty local directory still makes its destination (0755, as a copy's target directory).
+  if (out.length === 0 && destComponents.length > 0)
+    out.push(directoryEntry(destComponents.join("/"), 0o755));
   return out;
 }

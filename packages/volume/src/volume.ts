@@ -69,7 +69,10 @@ export interface VolumeBatch {
   putFile(path: string, data: Uint8Array | string, options?: VolumePutFileOptions): void;
   /** Adds a local file, streamed from disk when the batch uploads. */
   putFileFromPath(dest: string, localPath: string, options?: VolumePutFileOptions): void;
-  /** Adds every regular file below a local directory, under `dest` (`""` is the volume root). */
+  /**
+   * Adds the tree below a local directory under `dest` (`""` is the volume root): every regular
+   * file and every directory, empty ones included, with their permission bits.
+   */
   putDir(localDir: string, dest: string, options?: VolumePutDirOptions): void;
 }
 
@@ -246,8 +249,8 @@ export class Volume {
   }
 
   /**
-   * Uploads every regular file below `localDir` to `dest` (`""` is the volume root), as one batch:
-   * the files appear together. Returns the written files. `onProgress` follows the bytes sent.
+   * Uploads every regular file and every directory (empty ones included, with their permission
+   * bits) below `localDir` to `dest` (`""` is the volume root), as one batch: they appear together. Returns the written files. `onProgress` follows the bytes sent.
    */
   async putDir(
     localDir: string,
@@ -306,6 +309,10 @@ export class Volume {
       restart();
       yield { message: { case: "start", value: { volumeName: name } } };
       for (const entry of entries) {
+        if (entry.directory) {
+          yield { message: { case: "directory", value: { path: entry.path, mode: entry.mode } } };
+          continue;
+        }
         yield {
           message: {
             case: "header",

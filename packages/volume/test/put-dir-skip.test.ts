@@ -24,6 +24,8 @@ test("a directory upload leaves out skipped directory names at any depth, and on
   }
   const all = (await localDirEntries(dir, ["app"])).map((e) => e.path);
   expect(all).toContain("app/.git/config");
-  const kept = (await localDirEntries(dir, ["app"], new Set([".git"]))).map((e) => e.path);
+  const kept = (await localDirEntries(dir, ["app"], new Set([".git"])))
+    .filter((e) => !e.directory)
+    .map((e) => e.path);
   expect(kept.sort()).toEqual(["app/.gitignore", "app/gitlike/b.txt", "app/src/lib/a.py", "app/top.txt"]);
 });

@@ -134,8 +134,13 @@ export function volumeServiceImpl(store: VolumeStore): ServiceImpl<typeof Volume
       const rest: { next: IteratorResult<UploadBatchRequest> | undefined } = { next: await it.next() };
       while (rest.next && !rest.next.done) {
         const msg = rest.next.value.message;
+        if (msg.case === "directory") {
+          await batch.putDirectory(msg.value.path, { mode: msg.value.mode });
+          rest.next = await it.next();
+          continue;
+        }
         if (msg.case !== "header")
-          throw invalidArgument("header", "each file of a batch must start with a header");
+          throw invalidArgument("header", "each file of a batch must start with a header or be a directory");
         const h = msg.value;
         if (h.volumeName !== "" && h.volumeName !== volumeName) {
           throw invalidArgument("header.volumeName", "must be empty or the batch's volume");

@@ -48,9 +48,9 @@ import {
   VolumeTree,
 } from "./safe-fs.js";
 import {
-  checkBatchPaths,
   type JournalFile,
   placeJournaled,
+  precheckBatch,
   removeBatchDir,
   VolumeStoreBatch,
   writeJournal,
@@ -470,10 +470,9 @@ export class VolumeStore implements AsyncDisposable {
 
   /** @internal Commits a batch: pre-flight, journal, renames under the volume's exclusive lock. */
   async commitBatch(batch: VolumeStoreBatch, files: Map<string, JournalFile>): Promise<VolumeFileInfo[]> {
-    checkBatchPaths([...files.keys()]);
     await this.existing(batch.environment, batch.volume, "volumeName");
     return this.locks.write(this.lockKey(batch.environment, batch.volume), async () => {
-      for (const f of files.values()) await precheckTarget(batch.dataDir, f.components);
+      await precheckBatch(batch.dataDir, files);
       await writeJournal(batch.dir, {
         environment: batch.environment,
         volume: batch.volume,

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chalk/volume/v1/volume.proto.
  */
 export const file_chalk_volume_v1_volume: GenFile = /*@__PURE__*/
-  fileDesc("ChxjaGFsay92b2x1bWUvdjEvdm9sdW1lLnByb3RvEg9jaGFsay52b2x1bWUudjEiMQoKVm9sdW1lSW5mbxIMCgRuYW1lGAEgASgJEhUKDWNyZWF0ZWRfYXRfbXMYAiABKAMiNQoTQ3JlYXRlVm9sdW1lUmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCGV4aXN0X29rGAIgASgIIlQKFENyZWF0ZVZvbHVtZVJlc3BvbnNlEisKBnZvbHVtZRgBIAEoCzIbLmNoYWxrLnZvbHVtZS52MS5Wb2x1bWVJbmZvEg8KB2NyZWF0ZWQYAiABKAgiIAoQR2V0Vm9sdW1lUmVxdWVzdBIMCgRuYW1lGAEgASgJIkAKEUdldFZvbHVtZVJlc3BvbnNlEisKBnZvbHVtZRgBIAEoCzIbLmNoYWxrLnZvbHVtZS52MS5Wb2x1bWVJbmZvIjsKEkxpc3RWb2x1bWVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCSJcChNMaXN0Vm9sdW1lc1Jlc3BvbnNlEiwKB3ZvbHVtZXMYASADKAsyGy5jaGFsay52b2x1bWUudjEuVm9sdW1lSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIwoTRGVsZXRlVm9sdW1lUmVxdWVzdBIMCgRuYW1lGAEgASgJIhYKFERlbGV0ZVZvbHVtZVJlc3BvbnNlIkwKCEZpbGVJbmZvEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIWCg5tb2RpZmllZF9hdF9tcxgDIAEoAxIMCgRtb2RlGAQgASgNIl4KEExpc3RGaWxlc1JlcXVlc3QSEwoLdm9sdW1lX25hbWUYASABKAkSDgoGcHJlZml4GAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoDRISCgpwYWdlX3Rva2VuGAQgASgJIlYKEUxpc3RGaWxlc1Jlc3BvbnNlEigKBWZpbGVzGAEgAygLMhkuY2hhbGsudm9sdW1lLnYxLkZpbGVJbmZvEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIzCg5HZXRGaWxlUmVxdWVzdBITCgt2b2x1bWVfbmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJIkgKD0dldEZpbGVSZXNwb25zZRInCgRpbmZvGAEgASgLMhkuY2hhbGsudm9sdW1lLnYxLkZpbGVJbmZvEgwKBGRhdGEYAiABKAwiXAoNUHV0RmlsZUhlYWRlchITCgt2b2x1bWVfbmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKA0SEQoEc2l6ZRgEIAEoBEgAiAEBQgcKBV9zaXplIl0KDlB1dEZpbGVSZXF1ZXN0EjAKBmhlYWRlchgBIAEoCzIeLmNoYWxrLnZvbHVtZS52MS5QdXRGaWxlSGVhZGVySAASDgoEZGF0YRgCIAEoDEgAQgkKB21lc3NhZ2UiOgoPUHV0RmlsZVJlc3BvbnNlEicKBGZpbGUYASABKAsyGS5jaGFsay52b2x1bWUudjEuRmlsZUluZm8iSQoRUmVtb3ZlRmlsZVJlcXVlc3QSEwoLdm9sdW1lX25hbWUYASABKAkSDAoEcGF0aBgCIAEoCRIRCglyZWN1cnNpdmUYAyABKAgiFAoSUmVtb3ZlRmlsZVJlc3BvbnNlIicKEFVwbG9hZEJhdGNoU3RhcnQSEwoLdm9sdW1lX25hbWUYASABKAkilQEKElVwbG9hZEJhdGNoUmVxdWVzdBIyCgVzdGFydBgBIAEoCzIhLmNoYWxrLnZvbHVtZS52MS5VcGxvYWRCYXRjaFN0YXJ0SAASMAoGaGVhZGVyGAIgASgLMh4uY2hhbGsudm9sdW1lLnYxLlB1dEZpbGVIZWFkZXJIABIOCgRkYXRhGAMgASgMSABCCQoHbWVzc2FnZSI/ChNVcGxvYWRCYXRjaFJlc3BvbnNlEigKBWZpbGVzGAEgAygLMhkuY2hhbGsudm9sdW1lLnYxLkZpbGVJbmZvMp4GCg1Wb2x1bWVTZXJ2aWNlElsKDENyZWF0ZVZvbHVtZRIkLmNoYWxrLnZvbHVtZS52MS5DcmVhdGVWb2x1bWVSZXF1ZXN0GiUuY2hhbGsudm9sdW1lLnYxLkNyZWF0ZVZvbHVtZVJlc3BvbnNlElIKCUdldFZvbHVtZRIhLmNoYWxrLnZvbHVtZS52MS5HZXRWb2x1bWVSZXF1ZXN0GiIuY2hhbGsudm9sdW1lLnYxLkdldFZvbHVtZVJlc3BvbnNlElgKC0xpc3RWb2x1bWVzEiMuY2hhbGsudm9sdW1lLnYxLkxpc3RWb2x1bWVzUmVxdWVzdBokLmNoYWxrLnZvbHVtZS52MS5MaXN0Vm9sdW1lc1Jlc3BvbnNlElsKDERlbGV0ZVZvbHVtZRIkLmNoYWxrLnZvbHVtZS52MS5EZWxldGVWb2x1bWVSZXF1ZXN0GiUuY2hhbGsudm9sdW1lLnYxLkRlbGV0ZVZvbHVtZVJlc3BvbnNlElIKCUxpc3RGaWxlcxIhLmNoYWxrLnZvbHVtZS52MS5MaXN0RmlsZXNSZXF1ZXN0GiIuY2hhbGsudm9sdW1lLnYxLkxpc3RGaWxlc1Jlc3BvbnNlEk4KB0dldEZpbGUSHy5jaGFsay52b2x1bWUudjEuR2V0RmlsZVJlcXVlc3QaIC5jaGFsay52b2x1bWUudjEuR2V0RmlsZVJlc3BvbnNlMAESTgoHUHV0RmlsZRIfLmNoYWxrLnZvbHVtZS52MS5QdXRGaWxlUmVxdWVzdBogLmNoYWxrLnZvbHVtZS52MS5QdXRGaWxlUmVzcG9uc2UoARJVCgpSZW1vdmVGaWxlEiIuY2hhbGsudm9sdW1lLnYxLlJlbW92ZUZpbGVSZXF1ZXN0GiMuY2hhbGsudm9sdW1lLnYxLlJlbW92ZUZpbGVSZXNwb25zZRJaCgtVcGxvYWRCYXRjaBIjLmNoYWxrLnZvbHVtZS52MS5VcGxvYWRCYXRjaFJlcXVlc3QaJC5jaGFsay52b2x1bWUudjEuVXBsb2FkQmF0Y2hSZXNwb25zZSgBYgZwcm90bzM");
+  fileDesc("ChxjaGFsay92b2x1bWUvdjEvdm9sdW1lLnByb3RvEg9jaGFsay52b2x1bWUudjEiMQoKVm9sdW1lSW5mbxIMCgRuYW1lGAEgASgJEhUKDWNyZWF0ZWRfYXRfbXMYAiABKAMiNQoTQ3JlYXRlVm9sdW1lUmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCGV4aXN0X29rGAIgASgIIlQKFENyZWF0ZVZvbHVtZVJlc3BvbnNlEisKBnZvbHVtZRgBIAEoCzIbLmNoYWxrLnZvbHVtZS52MS5Wb2x1bWVJbmZvEg8KB2NyZWF0ZWQYAiABKAgiIAoQR2V0Vm9sdW1lUmVxdWVzdBIMCgRuYW1lGAEgASgJIkAKEUdldFZvbHVtZVJlc3BvbnNlEisKBnZvbHVtZRgBIAEoCzIbLmNoYWxrLnZvbHVtZS52MS5Wb2x1bWVJbmZvIjsKEkxpc3RWb2x1bWVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCSJcChNMaXN0Vm9sdW1lc1Jlc3BvbnNlEiwKB3ZvbHVtZXMYASADKAsyGy5jaGFsay52b2x1bWUudjEuVm9sdW1lSW5mbxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIwoTRGVsZXRlVm9sdW1lUmVxdWVzdBIMCgRuYW1lGAEgASgJIhYKFERlbGV0ZVZvbHVtZVJlc3BvbnNlIkwKCEZpbGVJbmZvEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIWCg5tb2RpZmllZF9hdF9tcxgDIAEoAxIMCgRtb2RlGAQgASgNIl4KEExpc3RGaWxlc1JlcXVlc3QSEwoLdm9sdW1lX25hbWUYASABKAkSDgoGcHJlZml4GAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoDRISCgpwYWdlX3Rva2VuGAQgASgJIlYKEUxpc3RGaWxlc1Jlc3BvbnNlEigKBWZpbGVzGAEgAygLMhkuY2hhbGsudm9sdW1lLnYxLkZpbGVJbmZvEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIzCg5HZXRGaWxlUmVxdWVzdBITCgt2b2x1bWVfbmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJIkgKD0dldEZpbGVSZXNwb25zZRInCgRpbmZvGAEgASgLMhkuY2hhbGsudm9sdW1lLnYxLkZpbGVJbmZvEgwKBGRhdGEYAiABKAwiXAoNUHV0RmlsZUhlYWRlchITCgt2b2x1bWVfbmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBG1vZGUYAyABKA0SEQoEc2l6ZRgEIAEoBEgAiAEBQgcKBV9zaXplIl0KDlB1dEZpbGVSZXF1ZXN0EjAKBmhlYWRlchgBIAEoCzIeLmNoYWxrLnZvbHVtZS52MS5QdXRGaWxlSGVhZGVySAASDgoEZGF0YRgCIAEoDEgAQgkKB21lc3NhZ2UiOgoPUHV0RmlsZVJlc3BvbnNlEicKBGZpbGUYASABKAsyGS5jaGFsay52b2x1bWUudjEuRmlsZUluZm8iSQoRUmVtb3ZlRmlsZVJlcXVlc3QSEwoLdm9sdW1lX25hbWUYASABKAkSDAoEcGF0aBgCIAEoCRIRCglyZWN1cnNpdmUYAyABKAgiFAoSUmVtb3ZlRmlsZVJlc3BvbnNlIicKEFVwbG9hZEJhdGNoU3RhcnQSEwoLdm9sdW1lX25hbWUYASABKAkiMgoUVXBsb2FkQmF0Y2hEaXJlY3RvcnkSDAoEcGF0aBgBIAEoCRIMCgRtb2RlGAIgASgNItEBChJVcGxvYWRCYXRjaFJlcXVlc3QSMgoFc3RhcnQYASABKAsyIS5jaGFsay52b2x1bWUudjEuVXBsb2FkQmF0Y2hTdGFydEgAEjAKBmhlYWRlchgCIAEoCzIeLmNoYWxrLnZvbHVtZS52MS5QdXRGaWxlSGVhZGVySAASDgoEZGF0YRgDIAEoDEgAEjoKCWRpcmVjdG9yeRgEIAEoCzIlLmNoYWxrLnZvbHVtZS52MS5VcGxvYWRCYXRjaERpcmVjdG9yeUgAQgkKB21lc3NhZ2UiPwoTVXBsb2FkQmF0Y2hSZXNwb25zZRIoCgVmaWxlcxgBIAMoCzIZLmNoYWxrLnZvbHVtZS52MS5GaWxlSW5mbzKeBgoNVm9sdW1lU2VydmljZRJbCgxDcmVhdGVWb2x1bWUSJC5jaGFsay52b2x1bWUudjEuQ3JlYXRlVm9sdW1lUmVxdWVzdBolLmNoYWxrLnZvbHVtZS52MS5DcmVhdGVWb2x1bWVSZXNwb25zZRJSCglHZXRWb2x1bWUSIS5jaGFsay52b2x1bWUudjEuR2V0Vm9sdW1lUmVxdWVzdBoiLmNoYWxrLnZvbHVtZS52MS5HZXRWb2x1bWVSZXNwb25zZRJYCgtMaXN0Vm9sdW1lcxIjLmNoYWxrLnZvbHVtZS52MS5MaXN0Vm9sdW1lc1JlcXVlc3QaJC5jaGFsay52b2x1bWUudjEuTGlzdFZvbHVtZXNSZXNwb25zZRJbCgxEZWxldGVWb2x1bWUSJC5jaGFsay52b2x1bWUudjEuRGVsZXRlVm9sdW1lUmVxdWVzdBolLmNoYWxrLnZvbHVtZS52MS5EZWxldGVWb2x1bWVSZXNwb25zZRJSCglMaXN0RmlsZXMSIS5jaGFsay52b2x1bWUudjEuTGlzdEZpbGVzUmVxdWVzdBoiLmNoYWxrLnZvbHVtZS52MS5MaXN0RmlsZXNSZXNwb25zZRJOCgdHZXRGaWxlEh8uY2hhbGsudm9sdW1lLnYxLkdldEZpbGVSZXF1ZXN0GiAuY2hhbGsudm9sdW1lLnYxLkdldEZpbGVSZXNwb25zZTABEk4KB1B1dEZpbGUSHy5jaGFsay52b2x1bWUudjEuUHV0RmlsZVJlcXVlc3QaIC5jaGFsay52b2x1bWUudjEuUHV0RmlsZVJlc3BvbnNlKAESVQoKUmVtb3ZlRmlsZRIiLmNoYWxrLnZvbHVtZS52MS5SZW1vdmVGaWxlUmVxdWVzdBojLmNoYWxrLnZvbHVtZS52MS5SZW1vdmVGaWxlUmVzcG9uc2USWgoLVXBsb2FkQmF0Y2gSIy5jaGFsay52b2x1bWUudjEuVXBsb2FkQmF0Y2hSZXF1ZXN0GiQuY2hhbGsudm9sdW1lLnYxLlVwbG9hZEJhdGNoUmVzcG9uc2UoAWIGcHJvdG8z");
 
 /**
  * @generated from message chalk.volume.v1.VolumeInfo
@@ -501,7 +501,36 @@ export const UploadBatchStartSchema: GenMessage<UploadBatchStart> = /*@__PURE__*
   messageDesc(file_chalk_volume_v1_volume, 19);
 
 /**
- * One file of a batch; `volume_name` in it must be empty or equal to the batch's.
+ * A directory of a batch: created (with missing parents, 0755) when absent, its permission bits
+ * set when present. Paths follow the file rules; a path that exists as a non-directory fails the
+ * batch with FAILED_PRECONDITION.
+ *
+ * @generated from message chalk.volume.v1.UploadBatchDirectory
+ */
+export type UploadBatchDirectory = Message<"chalk.volume.v1.UploadBatchDirectory"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * Permission bits; 0 means 0755. Only 0777 bits are kept.
+   *
+   * @generated from field: uint32 mode = 2;
+   */
+  mode: number;
+};
+
+/**
+ * Describes the message chalk.volume.v1.UploadBatchDirectory.
+ * Use `create(UploadBatchDirectorySchema)` to create a new message.
+ */
+export const UploadBatchDirectorySchema: GenMessage<UploadBatchDirectory> = /*@__PURE__*/
+  messageDesc(file_chalk_volume_v1_volume, 20);
+
+/**
+ * One file of a batch (`volume_name` in its header must be empty or equal to the batch's), or
+ * one directory.
  *
  * @generated from message chalk.volume.v1.UploadBatchRequest
  */
@@ -527,6 +556,12 @@ export type UploadBatchRequest = Message<"chalk.volume.v1.UploadBatchRequest"> &
      */
     value: Uint8Array;
     case: "data";
+  } | {
+    /**
+     * @generated from field: chalk.volume.v1.UploadBatchDirectory directory = 4;
+     */
+    value: UploadBatchDirectory;
+    case: "directory";
   } | { case: undefined; value?: undefined };
 };
 
@@ -535,7 +570,7 @@ export type UploadBatchRequest = Message<"chalk.volume.v1.UploadBatchRequest"> &
  * Use `create(UploadBatchRequestSchema)` to create a new message.
  */
 export const UploadBatchRequestSchema: GenMessage<UploadBatchRequest> = /*@__PURE__*/
-  messageDesc(file_chalk_volume_v1_volume, 20);
+  messageDesc(file_chalk_volume_v1_volume, 21);
 
 /**
  * @generated from message chalk.volume.v1.UploadBatchResponse
@@ -552,7 +587,7 @@ export type UploadBatchResponse = Message<"chalk.volume.v1.UploadBatchResponse">
  * Use `create(UploadBatchResponseSchema)` to create a new message.
  */
 export const UploadBatchResponseSchema: GenMessage<UploadBatchResponse> = /*@__PURE__*/
-  messageDesc(file_chalk_volume_v1_volume, 21);
+  messageDesc(file_chalk_volume_v1_volume, 22);
 
 /**
  * @generated from service chalk.volume.v1.VolumeService
@@ -641,8 +676,8 @@ export const VolumeService: GenService<{
   },
   /**
    * Writes several files that appear together once the stream ends. The first request must carry
-   * `start`; then each file is a `header` followed by its `data` chunks. A stream that fails or is
-   * cancelled changes nothing.
+   * `start`; then each file is a `header` followed by its `data` chunks, and each directory (empty
+   * ones included) a `directory`. A stream that fails or is cancelled changes nothing.
    *
    * @generated from rpc chalk.volume.v1.VolumeService.UploadBatch
    */

@@ -151,6 +151,14 @@ describe("chalk cp", () => {
     expect((await cli.chalk(["cp", src, join(cli.dir, "other")])).code).toBe(2);
     expect((await cli.chalk(["cp", src, `${name}:relative`])).code).toBe(2);
     expect((await readdir(back)).sort()).toEqual(["cp-src", "f.bin"]);
+    // The remote side fails while chalk is still writing (a file it cannot write): the progress line,
+    // then one error line, exit 1, never a crash with a stack trace.
+    const unwritable = await cli.chalk(["cp", join(src, "big.bin"), `${name}:/proc/sys/kernel/hostname`]);
+    expect(unwritable.code).toBe(1);
+    expect(unwritable.stderr).not.toMatch(/^\s+at |Node\.js v/m);
+    expect(unwritable.stderr.trimEnd().split("\n").at(-1)).toMatch(
+      /^chalk: \[failed_precondition\] cp: writing /,
+    );
   });
 
   test("an archive from a hostile container cannot write outside the destination", async () => {

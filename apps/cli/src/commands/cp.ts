@@ -109,6 +109,9 @@ async function upload(local: string, remote: Remote, c: Container): Promise<void
       ]);
   proc.stdout.on("error", () => undefined).resume();
   const done = finished(proc, `writing ${target}`);
+  // Observed at once: the remote side may fail while we still write or read, and that must not
+  // become an unhandled rejection (it is awaited, and reported, below).
+  done.catch(() => undefined);
   let sent = 0;
   try {
     const source = st.isDirectory() ? tar.c({ cwd: local, portable: true }, ["."]) : createReadStream(local);
@@ -181,6 +184,9 @@ async function download(remote: Remote, local: string, c: Container): Promise<vo
   );
   await proc.stdin.end();
   const done = finished(proc, `reading ${remote.path}`);
+  // Observed at once: the remote side may fail while we still write or read, and that must not
+  // become an unhandled rejection (it is awaited, and reported, below).
+  done.catch(() => undefined);
   let received = 0;
   const counted = async function* () {
     for await (const chunk of proc.stdout as AsyncIterable<Buffer>) {

@@ -98,8 +98,9 @@ describe("a container is a Pod", () => {
     expect(main.command).toEqual(["sh", "-c", "echo started; exec sleep 3600"]);
     // The test servers request a tenth of the CPU limit (--cpu-request-percent 10); memory in full.
     expect(main.resources).toEqual({
-      requests: { cpu: "25m", memory: String(256 * 2 ** 20) },
-      limits: { cpu: "250m", memory: String(256 * 2 ** 20) },
+      // The server's default disk limit (--default-disk 10Gi) is the Pod's ephemeral storage.
+      requests: { cpu: "25m", memory: String(256 * 2 ** 20), "ephemeral-storage": String(10 * 2 ** 30) },
+      limits: { cpu: "250m", memory: String(256 * 2 ** 20), "ephemeral-storage": String(10 * 2 ** 30) },
     });
     expect(main.env.find((e) => e.name === "MODE")).toEqual({ name: "MODE", value: "test" });
     for (const name of ["K8S_TEST_KEY", "RUN_TOKEN"]) {

@@ -99,6 +99,21 @@ describe("podFor: the Pod of a container, field by field", () => {
     expect(pod.spec!.volumes).toBeUndefined();
   });
 
+  test("a disk limit (--default-disk) becomes the container's ephemeral-storage request and limit", () => {
+    const pod = podFor(
+      launch({
+        resources: { cpuMillis: 500, memoryBytes: 2 ** 29, gpu: undefined, diskBytes: 10 * 2 ** 30 },
+      }),
+      options,
+    );
+    const { requests, limits } = pod.spec!.containers[0]!.resources!;
+    expect(limits!["ephemeral-storage"]).toBe(String(10 * 2 ** 30));
+    expect(requests!["ephemeral-storage"]).toBe(String(10 * 2 ** 30));
+    expect(podFor(launch(), options).spec!.containers[0]!.resources!.limits).not.toHaveProperty(
+      "ephemeral-storage",
+    );
+  });
+
   test("a GPU becomes an nvidia.com/gpu limit, a node selector on the type and the toleration", () => {
     const pod = podFor(
       launch({

@@ -85,6 +85,7 @@ export function podFor(launch: ContainerLaunch, o: PodSpecOptions): V1Pod {
   // enforces by eviction rather than ENOSPC.
   if (diskBytes !== undefined) limits["ephemeral-storage"] = String(diskBytes);
   const cpuRequest = Math.max(1, Math.ceil((cpuMillis * (o.cpuRequestPercent ?? 100)) / 100));
+  // The disk limit is requested in full as well (Kubernetes would default the request to the limit).
   const requests = { ...limits, cpu: `${cpuRequest}m` };
   const mounts = launch.mounts.map((m) => ({
     name: VOLUMES_VOLUME,

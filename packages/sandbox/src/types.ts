@@ -215,7 +215,10 @@ export interface Sandbox extends AsyncDisposable {
   signal(signal: SignalLike): Promise<void>;
   /** Resolves when the init process ends (for a sandbox created with a `command`). */
   wait(): Promise<ProcessExit>;
-  /** Stops (SIGTERM, grace period, SIGKILL) and deletes the sandbox with its writable layer. */
+  /**
+   * Stops (SIGTERM to PID 1, which the reaping init forwards to the entrypoint; the grace period;
+   * SIGKILL to every process) and deletes the sandbox with its writable layer.
+   */
   stop(options?: SandboxStopOptions): Promise<void>;
 }
 

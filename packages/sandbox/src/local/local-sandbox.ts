@@ -126,7 +126,8 @@ export class LocalSandbox implements Sandbox {
   }
 
   /**
-   * SIGTERM to every process, up to `gracePeriodSeconds` for the init process to end, SIGKILL, then
+   * SIGTERM to the init process (PID 1, as `docker stop`; the reaping init forwards it to the
+   * entrypoint), up to `gracePeriodSeconds` for it to end, SIGKILL to every process, then
    * deletes the sandbox, its writable layer (unless the caller owns it), network and cgroups.
    * Stopping a stopped or vanished sandbox does nothing.
    */
@@ -146,7 +147,9 @@ export class LocalSandbox implements Sandbox {
     }
     const { meta, ctx } = context;
     if (grace > 0 && !this.#initEnded()) {
-      await runsc(ctx, ["kill", "--all", this.id, "15"]).catch(() => undefined);
+      // SIGTERM to PID 1 only, as `docker stop` does: the reaping init (tini) forwards it to the
+      // entrypoint. `--all` would signal every process as well, so the entrypoint got it twice.
+      await runsc(ctx, ["kill", this.id, "15"]).catch(() => undefined);
       const deadline = Date.now() + grace * 1000;
       while (Date.now() < deadline && !this.#initEnded()) await sleep(50);
     }

@@ -36,7 +36,29 @@ async function main(): Promise<void> {
   }
   const log = createLogger(parsed.config.logLevel);
   guardProcess(log);
-  let server: Awaited<ReturnType<typeof startServer>>;
+  // Signals are handled from the start: one that comes while the server is still starting (it may
+  // already have said "listening") stops it as soon as it has started, instead of killing the
+  // process before it could stop cleanly.
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  let stopRequested = false;
+  let closing = false;
+  const shutdown = () => {
+    stopRequested = true;
+    if (closing || !server) return;
+    closing = true;
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error(
+          { error: err instanceof Error ? err.message : String(err) },
+          "chalk-server did not stop cleanly",
+        );
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
   try {
     server = await startServer(parsed.config, { backend: chooseBackend, log });
   } catch (err) {
@@ -47,17 +69,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  let closing = false;
-  const shutdown = () => {
-    if (closing) return;
-    closing = true;
-    server.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on("SIGTERM", shutdown);
-  process.on("SIGINT", shutdown);
+  if (stopRequested) shutdown();
 }
 
 main().catch((err: unknown) => {

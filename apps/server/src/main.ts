@@ -69,6 +69,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  // For code preloaded into this process (`--import`, as the tests' planted faults): the server is up.
+  (process as NodeJS.EventEmitter).emit("chalk-server:started");
   if (stopRequested) shutdown();
 }
 

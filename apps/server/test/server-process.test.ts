@@ -21,10 +21,11 @@ import { removeDataDir, type ServerProcess, startServerProcess } from "../src/se
 
 /**
  * A module for `node --import` that runs `statement` inside the server process once the server is
- * up (it listens for SIGTERM only then): a planted fault, with no test hook in the server's own code.
+ * up (on the process event `chalk-server:started` that main.ts emits): a planted fault.
  */
 function plant(statement: string): string {
-  const code = `const t = setInterval(() => { if (process.listenerCount("SIGTERM") > 0) { clearInterval(t); ${statement}; } }, 50);`;
+  // On its own turn of the event loop, as a fault of the running server would be.
+  const code = `process.once("chalk-server:started", () => setImmediate(() => { ${statement}; }));`;
   return `data:text/javascript,${encodeURIComponent(code)}`;
 }
 

@@ -13,13 +13,8 @@ import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
 import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
 import { CoreV1Api, KubeConfig, Log, type V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type {
-  BackendContainer,
-  BackendSecrets,
-  BackendVolumes,
-  ComputeBackend,
-  ContainerLaunch,
-} from "../backend/compute-backend.js";
+import type { BackendContainer, ComputeBackend, ContainerLaunch } from "../backend/compute-backend.js";
+import { hostSecrets, hostVolumes } from "../backend/host-stores.js";
 import { SqliteContainerRecords } from "../backend/sqlite-container-records.js";
 import type { ServerConfig } from "../config.js";
 import { LocalLogStore } from "../local/local-logs.js";
@@ -255,31 +250,8 @@ export async function kubernetesBackend(
     );
   };
 
-  const secrets: BackendSecrets = {
-    async setTemporary(environment, owner, name, value) {
-      secretStore.setTemporary(environment, owner, name, value);
-    },
-    async check(environment, refs, owner) {
-      secretStore.resolve(environment, refs, { owner });
-    },
-    async deleteOwner(environment, owner) {
-      secretStore.deleteOwner(environment, owner);
-    },
-  };
-
-  const backendVolumes: BackendVolumes = {
-    async require(environment, name) {
-      await volumeStore.get(environment, name);
-    },
-    async create(environment, name) {
-      await volumeStore.create(environment, name);
-    },
-    async delete(environment, name) {
-      await volumeStore.delete(environment, name).catch((err: unknown) => {
-        if (ChalkError.from(err).code !== Code.NotFound) throw err;
-      });
-    },
-  };
+  const secrets = hostSecrets(secretStore);
+  const backendVolumes = hostVolumes(volumeStore);
 
   const sandboxes: SandboxRuntime = {
     async get(id) {

@@ -10,13 +10,8 @@ import { sandboxesFromImages } from "@chalk/sandbox/server";
 import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
 import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
 import type { Logger } from "pino";
-import type {
-  BackendContainer,
-  BackendSecrets,
-  BackendVolumes,
-  ComputeBackend,
-  ContainerLaunch,
-} from "../backend/compute-backend.js";
+import type { BackendContainer, ComputeBackend, ContainerLaunch } from "../backend/compute-backend.js";
+import { hostSecrets, hostVolumes } from "../backend/host-stores.js";
 import { SqliteContainerRecords } from "../backend/sqlite-container-records.js";
 import type { ServerConfig } from "../config.js";
 import type { ServiceAdder } from "../service-adder.js";
@@ -90,31 +85,8 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
   await mounts.recover();
   log.debug({ dataDir: config.dataDir, imagesDir: config.imagesDir }, "local backend open");
 
-  const secrets: BackendSecrets = {
-    async setTemporary(environment, owner, name, value) {
-      secretStore.setTemporary(environment, owner, name, value);
-    },
-    async check(environment, refs, owner) {
-      secretStore.resolve(environment, refs, { owner });
-    },
-    async deleteOwner(environment, owner) {
-      secretStore.deleteOwner(environment, owner);
-    },
-  };
-
-  const volumes: BackendVolumes = {
-    async require(environment, name) {
-      await volumeStore.get(environment, name);
-    },
-    async create(environment, name) {
-      await volumeStore.create(environment, name);
-    },
-    async delete(environment, name) {
-      await volumeStore.delete(environment, name).catch((err: unknown) => {
-        if (ChalkError.from(err).code !== Code.NotFound) throw err;
-      });
-    },
-  };
+  const secrets = hostSecrets(secretStore);
+  const volumes = hostVolumes(volumeStore);
 
   return {
     name: "local",

@@ -132,7 +132,15 @@ const ops: fc.Arbitrary<Op>[] = [
     run: async (signal) => c.containers.stopContainer({ ref: await someContainer() }, { signal }),
   }),
   fc.constant<Op>({ rpc: "ListContainers", run: (signal) => c.containers.listContainers({}, { signal }) }),
-  fc.constantFrom(["sleep", "30"], ["sh", "-c", "head -c 1; echo done"], ["true"]).map((argv) => ({
+  fc.constantFrom(
+    ["sleep", "30"],
+    ["sh", "-c", "head -c 1; echo done"],
+    ["true"],
+    // Output that flows until the cancel, fast and a line at a time (the server's readers are then
+    // waiting on the client, or on the process's streams, when the client goes away).
+    ["yes"],
+    ["sh", "-c", "while :; do echo line; sleep 0.05; done"],
+  ).map((argv) => ({
     rpc: "CreateSandbox+Exec",
     run: async (signal: AbortSignal) => {
       const made = await c.sandboxes.createSandbox({ spec: { image: "minbase" } }, { signal });

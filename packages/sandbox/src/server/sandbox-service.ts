@@ -153,6 +153,9 @@ export function sandboxServiceImpl(
         forward(proc.stdout, outputKind),
         forward(proc.stderr, Stream.STDERR),
       ]).finally(() => events.close());
+      // Handled here at once: `done` may fail while the response side still waits for the client
+      // to take the last output; it is awaited (and its error reported) after that.
+      done.catch(() => undefined);
       try {
         yield* events;
         await done;
@@ -160,8 +163,13 @@ export function sandboxServiceImpl(
       } finally {
         // The client went away before the process ended: do not leave it running.
         if (ctx.signal.aborted) await proc.signal("SIGKILL").catch(() => undefined);
+        // Nobody takes output any more: release the forwarders (a pending send resolves), end the
+        // streams under them, and wait for them to stop. Their reads of the destroyed streams fail
+        // ("premature close"), which is the expected end here, not an error to report.
+        events.close();
         proc.stdout.destroy();
         proc.stderr.destroy();
+        await done.catch(() => undefined);
       }
     },
   };

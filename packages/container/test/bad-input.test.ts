@@ -2,6 +2,7 @@
  * Malformed requests sent straight to a real server process (bypassing the SDK's own checks): each
  * gets the right typed error, and the server keeps serving afterwards.
  */
+import { availableParallelism } from "node:os";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ChalkError, Code } from "@chalk/core";
 import { ContainerService, type ContainerSpecSchema } from "@chalk/proto/container/v1";
@@ -30,6 +31,8 @@ afterAll(async () => {
 
 const ok: Spec = { name: "bad-input", image: { source: { case: "uri", value: "chalk/none" } } };
 const spec = (over: Partial<Spec>): Spec => ({ ...ok, ...over }) as Spec;
+/** The CPUs of this machine, the most the local backend gives a container. */
+const cores = availableParallelism();
 const unknownId = "550e8400-e29b-41d4-a716-446655440000";
 
 async function codeOf(call: () => Promise<unknown> | AsyncIterable<unknown>): Promise<[Code, string]> {
@@ -80,6 +83,18 @@ const cases: [string, () => Promise<unknown> | AsyncIterable<unknown>, Code, Reg
   ["memory with a wrong suffix", run(spec({ memory: "2GB" })), Code.InvalidArgument, /memory/],
   ["memory below the minimum", run(spec({ memory: "1" })), Code.InvalidArgument, /memory/],
   ["more memory than the machine has", run(spec({ memory: "1Pi" })), Code.FailedPrecondition, /memory/],
+  [
+    "more CPUs than the machine has",
+    run(spec({ cpu: "512" })),
+    Code.FailedPrecondition,
+    /cpu: 512 CPUs requested, but the local backend gives a container at most \d+ CPUs/,
+  ],
+  [
+    "a millicore more than the machine has",
+    run(spec({ cpu: `${cores * 1000 + 1}m` })),
+    Code.FailedPrecondition,
+    /cpu/,
+  ],
   ["a GPU on a machine without one", run(spec({ gpu: "nvidia-l4:1" })), Code.FailedPrecondition, /no GPU/],
   ["a malformed GPU", run(spec({ gpu: "a:b:c" })), Code.InvalidArgument, /gpu/],
   ["a GPU count of zero", run(spec({ gpu: "0" })), Code.InvalidArgument, /gpu/],

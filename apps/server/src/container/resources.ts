@@ -15,8 +15,9 @@ export interface ContainerResources {
 /**
  * The resources of a request: what it asks for, else the environment's defaults, and the server's
  * disk limit (`diskBytes`, undefined: none); refused with
- * failed_precondition (naming the field) when the backend can never give that much memory or such a
- * GPU. CPU beyond a machine's cores is not refused: it is a quota, not a reservation.
+ * failed_precondition (naming the field) when the backend can never give that much CPU, memory or
+ * such a GPU: more CPUs than the largest machine (node) has can never be used, so `cpu` is refused
+ * there as `docker run --cpus` is (its range ends at the machine's CPU count).
  */
 export function admitResources(
   spec: Pick<ContainerSpec, "resources" | "gpu">,
@@ -44,6 +45,13 @@ export function admitResources(
       );
     }
   }
+  if (cpuMillis > capacity.cpuMillis) {
+    throw new ChalkError(
+      Code.FailedPrecondition,
+      `cpu: ${formatCpu(cpuMillis)} requested, but the ${backend} backend gives a container at most ${formatCpu(capacity.cpuMillis)}`,
+      { field: "cpu" },
+    );
+  }
   if (memoryBytes > capacity.memoryBytes) {
     throw new ChalkError(
       Code.FailedPrecondition,
@@ -52,4 +60,9 @@ export function admitResources(
     );
   }
   return { cpuMillis, memoryBytes, gpu, diskBytes };
+}
+
+/** A CPU amount as users write it: `2` for whole CPUs, else millicores (`1500m`). */
+function formatCpu(millis: number): string {
+  return millis % 1000 === 0 ? `${millis / 1000} CPUs` : `${millis}m CPU`;
 }

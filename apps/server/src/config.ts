@@ -1,23 +1,20 @@
 import { readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
-import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
+import { ChalkError, parseCpu, parseMemory } from "@chalk/core";
 import { checkDiskBytes } from "@chalk/disk";
 import { parseReference } from "@chalk/image";
 import { DEFAULT_STEP_LIMITS } from "@chalk/image/builder";
 import { DEFAULT_MAX_UNARY_READS_PER_CONNECTION, isLoopback } from "@chalk/rpc";
 import { z } from "zod";
+import { ConfigError } from "./config-error.js";
+import { kubernetesSettings, readTls, readTokens } from "./config-readers.js";
+import { USAGE } from "./config-usage.js";
 import { defaultExecSlotLimits, type ExecSlotLimits } from "./exec-slots.js";
-import {
-  checkDistinct,
-  parseTokenFlag,
-  readTokensFile,
-  TokenConfigError,
-  type TokenGrant,
-  tokenFromEnvironment,
-} from "./tokens.js";
+import type { TokenGrant } from "./tokens.js";
 
+export { ConfigError } from "./config-error.js";
+export { USAGE } from "./config-usage.js";
 export { isLoopback };
 
 /** Default resources of one environment, as Kubernetes quantities. */
@@ -108,61 +105,6 @@ export interface ServerConfig {
    */
   runsc: string | undefined;
 }
-
-/** The command-line help, printed by `--help`. */
-export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
-
-  --listen HOST:PORT           gRPC address (default 127.0.0.1:50051)           env CHALK_LISTEN
-  --metrics-listen HOST:PORT   Prometheus /metrics over HTTP (default: off)      env CHALK_METRICS_LISTEN
-  --data-dir DIR               state directory (default /var/lib/chalk)         env CHALK_DATA_DIR
-  --backend local|kubernetes   compute backend (default local)                  env CHALK_BACKEND
-  --kubeconfig FILE            kubernetes: the cluster's kubeconfig             env KUBECONFIG
-  --cpu-request-percent N      kubernetes: CPU request as % of the limit (default 100; memory: always 100)
-  --namespace-prefix P         kubernetes: prefix of this server's namespaces (default chalk-)
-  --runtime-class NAME         kubernetes: Pods' runtimeClassName (default gvisor) env CHALK_RUNTIME_CLASS
-  --gpu-node-label LABEL       kubernetes: node label naming the GPU type (default cloud.google.com/gke-accelerator)
-  --registry-insecure          talk to --registry over plain HTTP (a private test network only)
-  --default-cpu Q              default CPU per container (default 1)            env CHALK_DEFAULT_CPU
-  --default-memory Q           default memory per container (default 1Gi)       env CHALK_DEFAULT_MEMORY
-  --environments-file FILE     JSON {"<env>": {"cpu": "2", "memory": "4Gi"}}    env CHALK_ENVIRONMENTS_FILE
-  --images-dir DIR             image store (default DATA_DIR/images)            env CHALK_IMAGES_DIR
-  --rootfs-image NAME=DIR      serve image reference NAME from a host root filesystem (repeatable)
-  --registry HOST:PORT         OCI registry for images (optional)               env CHALK_REGISTRY
-  --runsc PATH                 the pinned gVisor runsc (default: the build cache) env CHALK_RUNSC
-  --tls-cert FILE              serve TLS with this certificate chain (PEM)      env CHALK_TLS_CERT
-  --tls-key FILE               ...and this private key (PEM); without both, plaintext, only on loopback
-                                                                                env CHALK_TLS_KEY
-  --token TOKEN@ENVS           accepted bearer token and the environments it may act in: env1,env2, or *
-                               for every environment (repeatable; visible in ps: prefer the file or env)
-  --tokens-file FILE           JSON [{"sha256"|"token": "...", "environments": ["env1"] | "*"}]
-                                                                                env CHALK_TOKENS_FILE
-                               env CHALK_TOKEN with CHALK_TOKEN_ENVIRONMENTS=env1,env2 (or *) adds one more
-  --insecure-no-auth           no authentication; only on a loopback address
-  --log-level LEVEL            fatal|error|warn|info|debug|trace|silent         env CHALK_LOG_LEVEL
-  --container-log-max-bytes N  size bound of a container's log (default 8388608)
-  --default-disk Q|none        disk limit of a container's writable layer (default 10Gi)  env CHALK_DEFAULT_DISK
-  --volume-quota Q|none        quota of each new volume (default 10Gi)          env CHALK_VOLUME_QUOTA
-  --build-memory Q             memory of an image build step (default 4Gi)      env CHALK_BUILD_MEMORY
-  --build-cpu Q                CPU of an image build step (default 2)           env CHALK_BUILD_CPU
-  --build-pids N               processes in an image build step (default 1024)  env CHALK_BUILD_PIDS
-  --max-concurrent-execs N     execs running at once, every exec path; more queue (default 32)
-  --max-execs-per-container N  ...of them in one container or sandbox (default half)
-  --max-execs-per-environment N  ...in one environment (default three quarters)
-  --max-long-execs-per-container N    interactive, terminal or no-timeout execs in one container
-                                      (default an eighth)
-  --max-long-execs-per-environment N  ...in one environment (default a quarter)
-  --max-queued-execs N         execs waiting; more get resource_exhausted (default 64 per slot)
-  --max-queued-execs-per-environment N  ...from one environment (default three quarters)
-  --max-queued-exec-stdin-bytes N  stdin bytes waiting execs hold together (default 67108864)
-  --max-unary-reads-per-connection N  unary requests one connection may have arriving at once;
-                               more wait, held back by HTTP/2 flow control (default 4)
-  --allow-registry HOST[:PORT] another registry image references may name (repeatable); any
-                               other host is refused before a request is sent
-                                                                                env CHALK_ALLOW_REGISTRIES (comma-separated)
-  --finished-log-retention N   finished containers per environment whose logs are kept (default 100)
-  --finished-log-max-age-secs N  ...and for at most this long (default 604800, 7 days; 0: no limit)
-  --help                       this text
-`;
 
 const hostPort = z
   .string()
@@ -272,14 +214,6 @@ const configSchema = z.strictObject({
     .min(0)
     .max(10 * 365 * 86_400),
 });
-
-/** Thrown for a bad configuration; `main` prints it and exits with status 2. */
-export class ConfigError extends ChalkError {
-  constructor(message: string) {
-    super(Code.InvalidArgument, message);
-    this.name = "ConfigError";
-  }
-}
 
 const flagToEnv: Record<string, string> = {
   listen: "CHALK_LISTEN",
@@ -498,107 +432,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
   };
 }
 
-/** The kubernetes backend's flags, checked: a kubeconfig that exists, a registry the nodes pull from. */
-function kubernetesSettings(
-  values: Record<string, string | boolean | string[] | undefined>,
-  pick: (flag: string) => string | undefined,
-  env: NodeJS.ProcessEnv,
-  c: { registry?: string | undefined; rootfsImages: string[] },
-): NonNullable<ServerConfig["kubernetes"]> {
-  const kubeconfig = pick("kubeconfig") ?? env.KUBECONFIG;
-  if (!kubeconfig)
-    throw new ConfigError(
-      "--kubeconfig: --backend kubernetes needs the cluster's kubeconfig (or KUBECONFIG)",
-    );
-  try {
-    readFileSync(kubeconfig);
-  } catch (err) {
-    throw new ConfigError(`--kubeconfig: cannot read ${kubeconfig}: ${(err as Error).message}`);
-  }
-  if (!c.registry) {
-    throw new ConfigError(
-      "--registry: --backend kubernetes needs the registry that the nodes pull from (built images are pushed there)",
-    );
-  }
-  if (c.rootfsImages.length > 0) {
-    throw new ConfigError(
-      "--rootfs-image: not available with --backend kubernetes (nodes pull images from --registry); push the root filesystem to the registry and name it by reference",
-    );
-  }
-  const namespacePrefix = pick("namespace-prefix") ?? "chalk-";
-  if (!/^[a-z][a-z0-9-]{0,18}-$/.test(namespacePrefix))
-    throw new ConfigError(
-      `--namespace-prefix: ${JSON.stringify(namespacePrefix)}: expected a lower-case letter, then up to 19 of a-z, 0-9, '-', ending in '-' (e.g. "chalk-")`,
-    );
-  const percent = pick("cpu-request-percent") ?? "100";
-  if (!/^\d{1,3}$/.test(percent) || Number(percent) < 1 || Number(percent) > 100)
-    throw new ConfigError(
-      `--cpu-request-percent: ${JSON.stringify(percent)}: expected a whole number from 1 to 100`,
-    );
-  const runtimeClass = pick("runtime-class") ?? "gvisor";
-  if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(runtimeClass))
-    throw new ConfigError(`--runtime-class: ${JSON.stringify(runtimeClass)} is not a RuntimeClass name`);
-  const gpuNodeLabel = pick("gpu-node-label") ?? "cloud.google.com/gke-accelerator";
-  if (!/^([a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/.test(gpuNodeLabel))
-    throw new ConfigError(`--gpu-node-label: ${JSON.stringify(gpuNodeLabel)} is not a label key`);
-  return {
-    kubeconfig: resolve(kubeconfig),
-    namespacePrefix,
-    cpuRequestPercent: Number(percent),
-    runtimeClass,
-    gpuNodeLabel,
-    registryInsecure: values["registry-insecure"] === true,
-  };
-}
-
 function kebab(key: string): string {
   return key
     .replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)
     .replace(/^rootfs-images$/, "rootfs-image")
     .replace(/^allow-registries$/, "allow-registry");
-}
-
-/** Every token grant: `--token` flags, then `CHALK_TOKEN`, then the tokens file; each token once. */
-function readTokens(flags: readonly string[] | undefined, file: string | undefined, env: NodeJS.ProcessEnv) {
-  try {
-    const grants = (flags ?? []).map(parseTokenFlag);
-    const fromEnv = tokenFromEnvironment(env);
-    if (fromEnv) grants.push(fromEnv);
-    if (file) grants.push(...readTokensFile(file));
-    checkDistinct(grants);
-    return grants;
-  } catch (err) {
-    if (err instanceof TokenConfigError) throw new ConfigError(err.rawMessage);
-    throw err;
-  }
-}
-
-/** The certificate and key files, read and checked to be a matching PEM pair; undefined for none. */
-function readTls(certFile: string | undefined, keyFile: string | undefined) {
-  if (!certFile && !keyFile) return undefined;
-  if (!certFile || !keyFile) {
-    throw new ConfigError(
-      `--tls-cert and --tls-key: give both (only ${certFile ? "--tls-cert" : "--tls-key"} was given)`,
-    );
-  }
-  const read = (flag: string, path: string) => {
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw new ConfigError(`${flag}: cannot read ${path}: ${(err as Error).message}`);
-    }
-  };
-  const cert = read("--tls-cert", certFile);
-  const key = read("--tls-key", keyFile);
-  try {
-    createSecureContext({ cert, key });
-  } catch (err) {
-    // OpenSSL's reason ("key values mismatch", "no start line") names no key material.
-    throw new ConfigError(
-      `--tls-cert ${certFile} and --tls-key ${keyFile}: not a PEM certificate chain and its private key (${(err as Error).message})`,
-    );
-  }
-  return { cert, key };
 }
 
 function readEnvironmentsFile(path: string): Record<string, EnvironmentOverrides> {

@@ -136,10 +136,11 @@ const ops: fc.Arbitrary<Op>[] = [
     ["sleep", "30"],
     ["sh", "-c", "head -c 1; echo done"],
     ["true"],
-    // Output that flows until the cancel, fast and a line at a time (the server's readers are then
-    // waiting on the client, or on the process's streams, when the client goes away).
-    ["yes"],
-    ["sh", "-c", "while :; do echo line; sleep 0.05; done"],
+    // Output that flows while the cancel comes, fast and a line at a time (the server's readers are
+    // then waiting on the client, or on the process's streams, when the client goes away). Both end
+    // by themselves within seconds, for the calls that are never cancelled.
+    ["sh", "-c", "yes | head -c 16000000"],
+    ["sh", "-c", "for i in $(seq 40); do echo line; sleep 0.05; done"],
   ).map((argv) => ({
     rpc: "CreateSandbox+Exec",
     run: async (signal: AbortSignal) => {

@@ -1,15 +1,20 @@
 /**
- * Containers on the Kubernetes backend (the test cluster: Pods in gVisor), through the real server
- * and the SDK, each figure as a ratio to raw `kubectl` measured in the same run, interleaved:
+ * Both backends side by side in one run, through the real server (one process per backend) and the
+ * SDK, each figure as a ratio to its raw floor measured in the same run, interleaved one sample at a
+ * time: the local backend (`--backend local`) against raw `runsc`, the Kubernetes backend (`--backend
+ * kubernetes`, the test cluster: Pods in gVisor) against raw `kubectl`:
  *
  *   pnpm --filter @chalk/bench run bench:kubernetes
  *
- * - start: with the image in the node's cache, `new Container(...).run()` until Running plus the
- *   first `exec("true")`, vs `kubectl apply` of the same Pod (same image by digest, same
- *   RuntimeClass and resources), `kubectl wait --for=condition=Ready`, then `kubectl exec -- true`.
- * - exec: `c.exec("true")` round trip through the SDK, vs `kubectl exec POD -- true`.
- * Medians. Results go to stdout and bench/results/kubernetes.md. The watch events and API calls the
- * server made are not counted here (see what is left in the README).
+ * - start: with the image cached, `new Container(...).run()` until Running plus the first
+ *   `exec("true")`; floors `runsc run /bin/true` and `kubectl apply` of the same Pod (same image by
+ *   digest, RuntimeClass and resources) + `kubectl wait --for=condition=Ready` + `kubectl exec -- true`.
+ * - exec: `c.exec("true")` round trip; floors `runsc exec /bin/true` and `kubectl exec POD -- true`.
+ * - concurrent (Kubernetes only): N containers (default 50, `CHALK_BENCH_CONCURRENT`) created at once
+ *   through the SDK, to all Running, with API requests and watch events per container (see
+ *   kube-concurrent.ts), against N Pods in one `kubectl apply` and one `kubectl wait`.
+ * Medians. Everything it makes is deleted at the end, also on failure. Results go to stdout and
+ * bench/results/kubernetes.md.
  */
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -17,43 +22,45 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Container } from "@chalk/container";
-import { namespaceOf, removeDataDir, startServerProcess } from "@chalk/server/testing";
+import { namespaceOf, removeDataDir, type ServerProcess, startServerProcess } from "@chalk/server/testing";
 import { ensureCluster, kubectl, pushRootfsImage, releaseCluster } from "@chalk/test-cluster";
+import { type ConcurrentSample, concurrentKubectl, concurrentSdk } from "./kube-concurrent.js";
+import { type PodResources, RawKubectl } from "./kube-floor.js";
+import { RawRunsc } from "./raw-runsc.js";
 import { median } from "./stats.js";
 
 const START_RUNS = 7;
 const EXEC_RUNS = 30;
+const CONCURRENT = Number(process.env.CHALK_BENCH_CONCURRENT ?? 50);
+const CONCURRENT_ROUNDS = Number(process.env.CHALK_BENCH_CONCURRENT_ROUNDS ?? 2);
 const IMAGES_DIR = "/var/cache/chalk/images";
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const PREFIX = "bench-";
+/** The server's `--cpu-request-percent` and `--default-disk`, which the raw Pods copy. */
+const CPU_REQUEST_PERCENT = 10;
+const DISK = "1Gi";
+/** One container of the start and exec measures: a core, 1 GiB. */
+const ONE = { cpu: "1", memory: "1Gi" };
+const ONE_RAW: PodResources = { cpuLimit: "1", cpuRequest: "100m", memory: "1Gi", disk: DISK };
+/** One of the concurrent ones: a tenth of a core (a request of 10m), 128 MiB, so N fit on 2 cores. */
+const SMALL = { cpu: "100m", memory: "128Mi" };
+const SMALL_RAW: PodResources = { cpuLimit: "100m", cpuRequest: "10m", memory: "128Mi", disk: DISK };
 
-function rawPod(name: string, namespace: string, image: string): string {
-  return JSON.stringify({
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, namespace },
-    spec: {
-      runtimeClassName: "gvisor",
-      restartPolicy: "Never",
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      terminationGracePeriodSeconds: 0,
-      containers: [
-        {
-          name: "main",
-          image,
-          command: ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"],
-          resources: { requests: { cpu: "100m", memory: "1Gi" }, limits: { cpu: "1", memory: "1Gi" } },
-        },
-      ],
-    },
-  });
+const loads = () =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join(", ");
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+const ratio = (x: number, floor: number) => `${(x / floor).toFixed(2)}×`;
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
 }
 
 async function main(): Promise<void> {
-  const loadStart = loadavg()
-    .map((x) => x.toFixed(1))
-    .join(", ");
+  const loadStart = loads();
   const cluster = await ensureCluster();
   const rootfs = execFileSync("bash", [join(repoRoot, "tooling/scripts/rootfs.sh")], {
     encoding: "utf8",
@@ -61,126 +68,202 @@ async function main(): Promise<void> {
   const image = (
     await pushRootfsImage(cluster, { dir: rootfs, repository: "test/minbase", key: "bookworm-minbase" })
   ).digestReference;
-  const server = await startServerProcess({
-    args: [
-      "--images-dir",
-      IMAGES_DIR,
-      "--backend",
-      "kubernetes",
-      "--kubeconfig",
-      cluster.kubeconfig,
-      "--registry",
-      cluster.registry,
-      "--registry-insecure",
-      "--namespace-prefix",
-      PREFIX,
-      "--cpu-request-percent",
-      "10",
-    ],
-  });
-  const transport = server.transport();
-  const ns = namespaceOf("default", PREFIX);
-  const rawNs = `${PREFIX}raw`;
+  const servers: ServerProcess[] = [];
   const started: Container[] = [];
+  const rawNs = `${PREFIX}raw`;
+  const ns = namespaceOf("default", PREFIX);
+  let raw: RawRunsc | undefined;
   try {
-    const warm = await new Container({ image, name: "bench-warm", transport, cpu: "1", memory: "1Gi" }).run();
-    started.push(warm);
-    await warm.exec("true");
-    await kubectl(cluster, ["create", "namespace", rawNs]);
-    const apply = async (name: string) => {
-      const file = join(server.dataDir, `${name}.json`);
-      writeFileSync(file, rawPod(name, rawNs, image));
-      await kubectl(cluster, ["apply", "-f", file]);
-    };
-    await apply("raw-warm");
-    await kubectl(cluster, ["wait", "-n", rawNs, "--for=condition=Ready", "pod/raw-warm", "--timeout=120s"]);
+    const local = await startServerProcess({
+      args: ["--images-dir", IMAGES_DIR, "--rootfs-image", `minbase=${rootfs}`],
+    });
+    servers.push(local);
+    const kube = await startServerProcess({
+      args: [
+        ...["--images-dir", IMAGES_DIR, "--backend", "kubernetes", "--kubeconfig", cluster.kubeconfig],
+        ...["--registry", cluster.registry, "--registry-insecure", "--namespace-prefix", PREFIX],
+        ...["--cpu-request-percent", String(CPU_REQUEST_PERCENT), "--default-disk", DISK],
+        ...["--metrics-listen", "127.0.0.1:0"],
+      ],
+    });
+    servers.push(kube);
+    const listening = kube.logs.find((l) => l.includes('"chalk-server listening"'));
+    const metricsAddress = (JSON.parse(listening ?? "{}") as { metrics?: string }).metrics;
+    if (!metricsAddress) throw new Error("the Kubernetes server did not report its metrics address");
+    const localT = local.transport();
+    const kubeT = kube.transport();
 
-    const floorStart: number[] = [];
-    const floorExec: number[] = [];
-    const startMs: number[] = [];
-    const execMs: number[] = [];
+    // Warm both servers, the image caches and the floors once.
+    const localWarm = await new Container({ image: "minbase", name: "bench-warm", transport: localT }).run();
+    started.push(localWarm);
+    await localWarm.exec("true");
+    const kubeWarm = await new Container({ image, name: "bench-warm", transport: kubeT, ...ONE }).run();
+    started.push(kubeWarm);
+    await kubeWarm.exec("true");
+    await kubectl(cluster, ["create", "namespace", rawNs]);
+    const kc = new RawKubectl(cluster, rawNs, image);
+    await kc.apply(["raw-warm"], "warm", ONE_RAW);
+    await kc.waitReady({ pod: "raw-warm" });
+    await kc.exec("raw-warm");
+    raw = new RawRunsc(rootfs);
+
+    const s = { runsc: [], local: [], kubectl: [], kube: [] } as Record<string, number[]>;
+    const e = { runsc: [], local: [], kubectl: [], kube: [] } as Record<string, number[]>;
     for (let i = 0; i < START_RUNS; i++) {
-      let t = performance.now();
-      await apply(`raw-${i}`);
-      await kubectl(cluster, [
-        "wait",
-        "-n",
-        rawNs,
-        "--for=condition=Ready",
-        `pod/raw-${i}`,
-        "--timeout=120s",
-      ]);
-      await kubectl(cluster, ["exec", "-n", rawNs, `raw-${i}`, "--", "true"]);
-      floorStart.push(performance.now() - t);
-      await kubectl(cluster, ["delete", "pod", "-n", rawNs, `raw-${i}`, "--grace-period=0", "--wait=true"]);
-      t = performance.now();
-      const c = await new Container({
-        image,
-        name: `bench-start-${i}`,
-        transport,
-        cpu: "1",
-        memory: "1Gi",
-      }).run();
-      started.push(c);
-      await c.exec("true");
-      startMs.push(performance.now() - t);
-      await c.stop();
+      s.runsc!.push(raw.run());
+      s.local!.push(
+        await timed(async () => {
+          const c = await new Container({
+            image: "minbase",
+            name: `bench-start-${i}`,
+            transport: localT,
+          }).run();
+          started.push(c);
+          await c.exec("true");
+        }),
+      );
+      await started.pop()?.stop();
+      s.kubectl!.push(
+        await timed(async () => {
+          await kc.apply([`raw-${i}`], "start", ONE_RAW);
+          await kc.waitReady({ pod: `raw-${i}` });
+          await kc.exec(`raw-${i}`);
+        }),
+      );
+      await kc.delete({ pod: `raw-${i}` });
+      s.kube!.push(
+        await timed(async () => {
+          const c = await new Container({ image, name: `bench-start-${i}`, transport: kubeT, ...ONE }).run();
+          started.push(c);
+          await c.exec("true");
+        }),
+      );
+      await started.pop()?.stop();
     }
     for (let i = 0; i < EXEC_RUNS; i++) {
-      let t = performance.now();
-      await kubectl(cluster, ["exec", "-n", rawNs, "raw-warm", "--", "true"]);
-      floorExec.push(performance.now() - t);
-      t = performance.now();
-      await warm.exec("true");
-      execMs.push(performance.now() - t);
+      e.runsc!.push(raw.exec());
+      e.local!.push(await timed(() => localWarm.exec("true")));
+      e.kubectl!.push(await timed(() => kc.exec("raw-warm")));
+      e.kube!.push(await timed(() => kubeWarm.exec("true")));
     }
-    const rows = [
-      [
-        "run() to Running + first exec",
-        START_RUNS,
-        median(startMs),
-        "`kubectl apply` + `wait Ready` + `exec true`",
-        median(floorStart),
-      ],
-      ['exec("true") round trip', EXEC_RUNS, median(execMs), "`kubectl exec POD -- true`", median(floorExec)],
-    ] as const;
-    const table = [
-      "| measure | raw floor (median) | SDK on `--backend kubernetes` (median) | ratio |",
-      "|---|---|---|---|",
-      ...rows.map(
-        ([what, n, ms, floorName, floor]) =>
-          `| ${what} (${n} runs) | ${floorName} ${floor.toFixed(0)} ms | ${ms.toFixed(0)} ms | ${(ms / floor).toFixed(2)}× |`,
-      ),
-    ].join("\n");
-    console.log(table);
-    writeFileSync(
-      join(repoRoot, "bench/results/kubernetes.md"),
-      `# Containers on Kubernetes: start and exec
+    raw.close();
+    raw = undefined;
 
-On the test cluster (single node, Pods in gVisor through containerd's runsc shim), through the real
-server (\`--backend kubernetes\`, its own process) and the SDK, against raw \`kubectl\` measured in the
-same run on the same image (the minbase root filesystem, pushed to the cluster registry and pulled by
-digest), interleaved one measurement at a time. Medians. \`kubectl\` is a process per call, so its
-floor includes a Go binary's start; the SDK talks to a server that holds its connections.
-
-Machine: 2 cores, Node ${process.version}, Kubernetes v1.34.4. Run on ${new Date().toISOString().slice(0, 10)}.
-Load average (1, 5, 15 min) at the start: ${loadStart}; at the end: ${loadavg()
-        .map((x) => x.toFixed(1))
-        .join(", ")} (a shared machine).
-Rerun: \`pnpm --filter @chalk/bench run bench:kubernetes\`.
-
-${table}
-`,
-    );
+    const sdk: ConcurrentSample[] = [];
+    const floor: ConcurrentSample[] = [];
+    for (let round = 0; round < CONCURRENT_ROUNDS; round++) {
+      floor.push(await concurrentKubectl({ n: CONCURRENT, round, raw: kc, resources: SMALL_RAW }));
+      sdk.push(
+        await concurrentSdk({
+          n: CONCURRENT,
+          round,
+          image,
+          transport: kubeT,
+          ...SMALL,
+          metricsAddress,
+          cluster,
+        }),
+      );
+    }
+    writeResults({ s, e, sdk, floor, loadStart });
   } finally {
+    raw?.close();
     for (const c of started) await c.stop().catch(() => undefined);
-    await server.kill().catch(() => undefined);
-    await removeDataDir(server.dataDir);
-    await kubectl(cluster, ["delete", "namespace", rawNs, ns, "--ignore-not-found", "--wait=true"]).catch(
-      () => undefined,
-    );
+    for (const server of servers) {
+      await server.kill().catch(() => undefined);
+      await removeDataDir(server.dataDir);
+    }
+    await kubectl(cluster, ["delete", "namespace", rawNs, ns, "--ignore-not-found", "--wait=true"], {
+      timeoutMs: 300_000,
+    }).catch((err) => console.error(`cleanup: ${err}`));
     await releaseCluster();
   }
+}
+
+function writeResults(r: {
+  s: Record<string, number[]>;
+  e: Record<string, number[]>;
+  sdk: ConcurrentSample[];
+  floor: ConcurrentSample[];
+  loadStart: string;
+}): void {
+  const row = (what: string, m: Record<string, number[]>) => {
+    const [runsc, local, kc, kube] = [m.runsc!, m.local!, m.kubectl!, m.kube!].map(median) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    return `| ${what} | ${ms(runsc)} | ${ms(local)} | ${ratio(local, runsc)} | ${ms(kc)} | ${ms(kube)} | ${ratio(kube, kc)} | ${ratio(kube, local)} |`;
+  };
+  const sideBySide = [
+    "| measure | raw `runsc` | SDK, `--backend local` | ratio | raw `kubectl` | SDK, `--backend kubernetes` | ratio | kubernetes / local |",
+    "|---|---|---|---|---|---|---|---|",
+    row(`run() to Running + first exec (${START_RUNS} runs)`, r.s),
+    row(`exec("true") round trip (${EXEC_RUNS} runs)`, r.e),
+  ].join("\n");
+  const med = (xs: ConcurrentSample[], k: keyof ConcurrentSample) => median(xs.map((x) => x[k]));
+  const crow = (what: string, k: keyof ConcurrentSample, unit: (x: number) => string) => {
+    const [f, v] = [med(r.floor, k), med(r.sdk, k)];
+    return `| ${what} | ${unit(f)} | ${unit(v)} | ${ratio(v, f)} |`;
+  };
+  const per = (x: number) => x.toFixed(1);
+  const concurrent = [
+    `| ${CONCURRENT} at once (${CONCURRENT_ROUNDS} rounds, medians) | raw \`kubectl\`: one multi-document \`apply\` + one \`wait\` | SDK, \`--backend kubernetes\`: ${CONCURRENT} concurrent \`run()\` | ratio |`,
+    "|---|---|---|---|",
+    crow("time to all Running", "allRunningMs", ms),
+    crow("API requests per container sent by the client, to all Running", "clientRequests", per),
+    crow("… through stop and deletion", "clientRequestsThroughStop", per),
+    crow(
+      "API requests per container the API server served (all clients), to all Running",
+      "apiServerRequests",
+      per,
+    ),
+    crow("… through stop and deletion", "apiServerRequestsThroughStop", per),
+    crow("watch events per container the client received, to all Running", "watchEvents", per),
+  ].join("\n");
+  const rounds = (xs: ConcurrentSample[]) => xs.map((x) => ms(x.allRunningMs)).join(", ");
+  console.log(`${sideBySide}\n\n${concurrent}`);
+  writeFileSync(
+    join(repoRoot, "bench/results/kubernetes.md"),
+    `# Both backends side by side: start, exec, and ${CONCURRENT} at once on Kubernetes
+
+One run, both backends, each through the real server (its own process, one per backend) and the SDK,
+each against its raw floor measured in the same run on the same root filesystem (the minbase test
+rootfs: served to the local server as an operator image; pushed to the cluster registry and pulled by
+digest on Kubernetes), interleaved one sample at a time (runsc, local, kubectl, kubernetes). Medians.
+Kubernetes is the test cluster: one node, Pods in gVisor through containerd's runsc shim. \`kubectl\`
+is a process per call, so its floor includes a Go binary's start; the SDK talks to a server that
+holds its connections.
+
+Machine: 2 cores, Node ${process.version}, Kubernetes v1.34.4. Run on ${new Date().toISOString().slice(0, 10)}.
+Load average (1, 5, 15 min) at the start: ${r.loadStart}; at the end: ${loads()} (a shared machine).
+Rerun: \`pnpm --filter @chalk/bench run bench:kubernetes\` (\`CHALK_BENCH_CONCURRENT\`,
+\`CHALK_BENCH_CONCURRENT_ROUNDS\` change the concurrent measure's size and rounds).
+
+Start and exec containers have 1 CPU and 1 GiB (on Kubernetes: a 100m CPU request,
+\`--cpu-request-percent ${CPU_REQUEST_PERCENT}\`, and ${DISK} of ephemeral storage, \`--default-disk ${DISK}\`;
+the raw Pods the same).
+
+${sideBySide}
+
+## ${CONCURRENT} containers at once on Kubernetes
+
+Each container has 100m CPU (a 10m request) and 128 MiB; the raw Pods the same. The rounds alternate,
+floor first. Requests "sent by the client" are, for the SDK, every HTTP request the server process
+sent to the API server (\`chalk_kubernetes_api_requests_total\`, counted on the wire; a watch connection
+and an exec upgrade count one each), and for the floor every API response the kubectl processes
+logged at \`-v=6\` (apply, wait, delete). Requests "the API server served" are the change in its own
+\`apiserver_request_total\` (less the scrapes): every client, including the kubelet, scheduler and
+controllers acting on the Pods, and anything else using the shared cluster meanwhile. Watch events
+are the server informer's (\`chalk_kubernetes_watch_events_total\`) and, for the floor, those one
+\`kubectl get pods --watch-only --output-watch-events\` on the namespace received.
+
+${concurrent}
+
+Time to all Running per round: raw ${rounds(r.floor)}; SDK ${rounds(r.sdk)}.
+`,
+  );
 }
 
 await main();

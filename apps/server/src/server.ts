@@ -46,6 +46,7 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
   const log = options.log ?? createLogger(config.logLevel);
   const backend = await options.backend(config, log);
   const metrics = new ServerMetrics(() => backend.records.countByStatus());
+  backend.registerMetrics?.(metrics.registry);
   // One set of exec slots for every exec path: ContainerService.ExecContainer and SandboxService.Exec.
   const execSlots = new ExecSlots(config.execSlots);
   metrics.observeExecSlots(() => ({ running: execSlots.running, queued: execSlots.queued }));

@@ -15,7 +15,10 @@ import { ChalkError, Code, Container, Secret, Secrets } from "../src/index.js";
 import { containerTest, useServer } from "./fixtures.js";
 
 const ENVIRONMENTS = ["default", "k8s.team_a", "k8s.team-a"];
-const ctx = useServer([], { backend: "kubernetes", environments: ENVIRONMENTS });
+const ctx = useServer(["--metrics-listen", "127.0.0.1:0"], {
+  backend: "kubernetes",
+  environments: ENVIRONMENTS,
+});
 const test = containerTest(() => ctx.server);
 const unique = (prefix: string) => `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
 let cluster: TestCluster;
@@ -247,6 +250,42 @@ describe("environments and names", () => {
       "--field-selector=status.phase!=Succeeded",
     ]);
     expect(pods.items.length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+/** The server's Kubernetes counters from its `/metrics` (API requests by method, watch events). */
+async function kubeMetrics(): Promise<{ requests: Record<string, number>; watchEvents: number }> {
+  const listening = ctx.server.logs.find((l) => l.includes('"chalk-server listening"'));
+  const address = (JSON.parse(listening ?? "{}") as { metrics?: string }).metrics;
+  if (!address) throw new Error("the server did not report a metrics address");
+  const text = await (await fetch(`http://${address}/metrics`)).text();
+  const requests: Record<string, number> = {};
+  let watchEvents = 0;
+  for (const line of text.split("\n")) {
+    const value = Number(line.slice(line.lastIndexOf(" ") + 1));
+    const method = /^chalk_kubernetes_api_requests_total\{method="([A-Z]+)"\}/.exec(line)?.[1];
+    if (method) requests[method] = value;
+    if (line.startsWith("chalk_kubernetes_watch_events_total ")) watchEvents = value;
+  }
+  return { requests, watchEvents };
+}
+
+describe("the server's own Kubernetes metrics", () => {
+  test("/metrics counts the API requests the server sent and the Pod watch events it received over a container's life", async ({
+    run,
+  }) => {
+    const before = await kubeMetrics();
+    const c = await run({ image: ctx.image, name: unique("metrics") });
+    expect((await c.exec("true")).exitCode).toBe(0);
+    await c.stop();
+    const after = await kubeMetrics();
+    const grew = (method: string) => (after.requests[method] ?? 0) - (before.requests[method] ?? 0);
+    // At least: the Pod's creation (POST), the exec's WebSocket upgrade (GET) and the Pod's deletion (DELETE).
+    expect(grew("POST")).toBeGreaterThanOrEqual(1);
+    expect(grew("GET")).toBeGreaterThanOrEqual(1);
+    expect(grew("DELETE")).toBeGreaterThanOrEqual(1);
+    // At least: the Pod added, then Running (run() waits for it on the watch), then deleted.
+    expect(after.watchEvents - before.watchEvents).toBeGreaterThanOrEqual(3);
   });
 });
 

@@ -2,6 +2,7 @@ import type { Duplex } from "node:stream";
 import type { GpuRequest } from "@chalk/core";
 import type { ProcessExit, Sandbox, SandboxRuntime } from "@chalk/sandbox";
 import type { ImageSource, SecretRef } from "@chalk/spec";
+import type { Registry } from "prom-client";
 import type { ServiceAdder } from "../service-adder.js";
 import type { ContainerRecords } from "./container-records.js";
 import { unimplemented } from "./unimplemented.js";
@@ -102,6 +103,12 @@ export interface ComputeBackend {
    * relists every second), so an entrypoint that ends at once is seen ending only then.
    */
   readonly entrypointSettleMs?: number;
+
+  /**
+   * Exports the backend's own Prometheus metrics on the server's registry (Kubernetes: API requests
+   * and Pod watch events). Optional: a backend without metrics of its own leaves it out.
+   */
+  registerMetrics?(registry: Registry): void;
 
   /** Mounts the backend's own gRPC services (volumes, secrets, images) with the server's interceptors. */
   mountServices(add: ServiceAdder): void;

@@ -13,12 +13,14 @@ import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
 import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
 import { CoreV1Api, KubeConfig, Log, type V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { Counter, type Registry } from "prom-client";
 import type { BackendContainer, ComputeBackend, ContainerLaunch } from "../backend/compute-backend.js";
 import { hostSecrets, hostVolumes } from "../backend/host-stores.js";
 import { SqliteContainerRecords } from "../backend/sqlite-container-records.js";
 import type { ServerConfig } from "../config.js";
 import { LocalLogStore } from "../local/local-logs.js";
 import type { ServiceAdder } from "../service-adder.js";
+import { ApiRequestCounter } from "./api-request-counter.js";
 import { KubernetesContainer } from "./kubernetes-container.js";
 import { apiStatus, withRetry } from "./kubernetes-errors.js";
 import { KubernetesImages } from "./kubernetes-images.js";
@@ -98,11 +100,13 @@ export async function kubernetesBackend(
   const instance = settings.namespacePrefix.slice(0, -1);
   /** Labels on everything this server makes: the product's, and this server's instance. */
   const ours = { [MANAGED_BY_LABEL]: MANAGED_BY, [INSTANCE_LABEL]: instance };
+  const apiRequests = new ApiRequestCounter(kc.getCurrentCluster()?.server ?? "");
   const watch = new PodWatch(kc, core, log, instance);
   try {
     await watch.synced();
   } catch (err) {
     await watch.close();
+    apiRequests.close();
     throw new ChalkError(
       Code.Unavailable,
       `the Kubernetes API server (${kc.getCurrentCluster()?.server}) cannot be reached: ${(err as Error)?.message ?? err}`,
@@ -499,6 +503,37 @@ export async function kubernetesBackend(
       return { memoryBytes, cpuMillis, gpus };
     },
 
+    registerMetrics(registry: Registry) {
+      new Counter({
+        name: "chalk_kubernetes_api_requests_total",
+        help: "HTTP requests this server process sent to the Kubernetes API server, by method (watch connections and exec upgrades included)",
+        labelNames: ["method"],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [method, n] of Object.entries(apiRequests.byMethod())) this.inc({ method }, n);
+        },
+      });
+      new Counter({
+        name: "chalk_kubernetes_watch_events_total",
+        help: "Pod watch events (added, modified, deleted, relisted) the server's informer received",
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(watch.events);
+        },
+      });
+      new Counter({
+        name: "chalk_kubernetes_watch_restarts_total",
+        help: "Times the Pod watch broke and was started again",
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(watch.restarts);
+        },
+      });
+    },
+
     mountServices(add: ServiceAdder) {
       add(VolumeService, volumeServiceImpl(volumeStore));
       add(SecretService, secretServiceImpl(secretStore));
@@ -507,6 +542,7 @@ export async function kubernetesBackend(
 
     async close() {
       await watch.close();
+      apiRequests.close();
       await builder.close();
       await volumeStore.close();
       secretStore.close();

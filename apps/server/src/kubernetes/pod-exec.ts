@@ -3,7 +3,7 @@ import { stringify } from "node:querystring";
 import { Readable } from "node:stream";
 import { ChalkError, Code } from "@chalk/core";
 import type { Process, ProcessExit, ProcessStdin, SignalLike, SpawnOptions } from "@chalk/sandbox";
-import { signalName, signalNumber } from "@chalk/sandbox";
+import { signalName, signalNumber, waitStatusFromExitCode } from "@chalk/sandbox";
 import type { KubeConfig } from "@kubernetes/client-node";
 import WebSocket from "ws";
 
@@ -155,6 +155,8 @@ export async function spawnInPod(
   const stderr = new Readable({ read: resumeSocket, highWaterMark: 256 * 1024 });
   let status: ExecStatus | undefined;
   let timedOut = false;
+  /** Signals sent to the process: an exit code of 128 + one of them is that signal's death. */
+  const sent = new Set<number>();
   let settle: (exit: ProcessExit) => void = () => undefined;
   let fail: (err: unknown) => void = () => undefined;
   const exited = new Promise<ProcessExit>((resolve, reject) => {
@@ -200,9 +202,11 @@ export async function spawnInPod(
       stderr.emit("exec-error", error);
       return;
     }
+    // The exec API reports a death by signal N as exit code 128 + N, as runsc does locally.
+    const ended = exitCode === null ? { exitCode, signal: null } : waitStatusFromExitCode(exitCode, sent);
     settle({
-      exitCode: timedOut ? null : exitCode,
-      signal: timedOut ? "SIGKILL" : null,
+      exitCode: timedOut ? null : ended.exitCode,
+      signal: timedOut ? "SIGKILL" : ended.signal,
       timedOut,
       oomKilled: false,
     });
@@ -210,7 +214,9 @@ export async function spawnInPod(
   socket.on("error", () => undefined);
   let timer: NodeJS.Timeout | undefined;
   const signal = async (sig: SignalLike) => {
-    await signalExec(kc, target, execId, signalNumber(sig));
+    const n = signalNumber(sig);
+    sent.add(n);
+    await signalExec(kc, target, execId, n);
   };
   if (options.timeoutSecs && options.timeoutSecs > 0) {
     timer = setTimeout(() => {

@@ -132,32 +132,34 @@ const ops: fc.Arbitrary<Op>[] = [
     run: async (signal) => c.containers.stopContainer({ ref: await someContainer() }, { signal }),
   }),
   fc.constant<Op>({ rpc: "ListContainers", run: (signal) => c.containers.listContainers({}, { signal }) }),
-  fc.constantFrom(
-    ["sleep", "30"],
-    ["sh", "-c", "head -c 1; echo done"],
-    ["true"],
-    // Output that flows while the cancel comes, fast and a line at a time (the server's readers are
-    // then waiting on the client, or on the process's streams, when the client goes away). Both end
-    // by themselves within seconds, for the calls that are never cancelled.
-    ["sh", "-c", "yes | head -c 16000000"],
-    ["sh", "-c", "for i in $(seq 40); do echo line; sleep 0.05; done"],
-  ).map((argv) => ({
-    rpc: "CreateSandbox+Exec",
-    run: async (signal: AbortSignal) => {
-      const made = await c.sandboxes.createSandbox({ spec: { image: "minbase" } }, { signal });
-      const id = made.sandbox?.id ?? "";
-      async function* requests(): AsyncGenerator<MessageInitShape<typeof ExecRequestSchema>> {
-        yield { message: { case: "start" as const, value: { sandboxId: id, argv: [...argv] } } };
-        yield { message: { case: "stdin" as const, value: new Uint8Array(1 << 20).fill(65) } };
-        yield { message: { case: "stdinEof" as const, value: {} } };
-      }
-      try {
-        await drain(c.sandboxes.exec(requests(), { signal }));
-      } finally {
-        await c.sandboxes.stopSandbox({ id }).catch(() => undefined);
-      }
-    },
-  })),
+  fc
+    .constantFrom(
+      ["sleep", "30"],
+      ["sh", "-c", "head -c 1; echo done"],
+      ["true"],
+      // Output that flows while the cancel comes, fast and a line at a time (the server's readers are
+      // then waiting on the client, or on the process's streams, when the client goes away). Both end
+      // by themselves within seconds, for the calls that are never cancelled.
+      ["sh", "-c", "yes | head -c 16000000"],
+      ["sh", "-c", "for i in $(seq 40); do echo line; sleep 0.05; done"],
+    )
+    .map((argv) => ({
+      rpc: "CreateSandbox+Exec",
+      run: async (signal: AbortSignal) => {
+        const made = await c.sandboxes.createSandbox({ spec: { image: "minbase" } }, { signal });
+        const id = made.sandbox?.id ?? "";
+        async function* requests(): AsyncGenerator<MessageInitShape<typeof ExecRequestSchema>> {
+          yield { message: { case: "start" as const, value: { sandboxId: id, argv: [...argv] } } };
+          yield { message: { case: "stdin" as const, value: new Uint8Array(1 << 20).fill(65) } };
+          yield { message: { case: "stdinEof" as const, value: {} } };
+        }
+        try {
+          await drain(c.sandboxes.exec(requests(), { signal }));
+        } finally {
+          await c.sandboxes.stopSandbox({ id }).catch(() => undefined);
+        }
+      },
+    })),
   fc.constant<Op>({ rpc: "ListSandboxes", run: (signal) => c.sandboxes.listSandboxes({}, { signal }) }),
   fc.nat(8).map((n) => ({
     rpc: "CreateVolume+PutFile+GetFile",

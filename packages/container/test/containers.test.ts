@@ -202,6 +202,46 @@ describe.each(BACKENDS)("on the %s backend", (backend) => {
       await reading;
       expect(chunks.join("")).toBe("got hello\nterm\n");
     });
+    test("a PTY: the command sees a terminal of the asked size, a resize reaches it, output and input go through it", async ({
+      run,
+    }) => {
+      const c = await run({ image: ctx.image, name: unique("pty") });
+      const proc = await c.sandbox.spawn(
+        [
+          "sh",
+          "-c",
+          '[ -t 0 ] && [ -t 1 ] && echo on-a-tty; stty size; while read x; do stty size; [ "$x" = q ] && exit 5; done',
+        ],
+        { pty: { cols: 80, rows: 24 } },
+      );
+      let out = "";
+      const reading = (async () => {
+        for await (const chunk of proc.stdout) out += Buffer.from(chunk).toString();
+      })();
+      let errBytes = 0;
+      const readingErr = (async () => {
+        for await (const chunk of proc.stderr) errBytes += Buffer.from(chunk).length;
+      })();
+      const waitFor = async (re: RegExp) => {
+        for (let i = 0; i < 200 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+        return re.test(out);
+      };
+      expect(await waitFor(/on-a-tty\r\n24 80\r\n/)).toBe(true);
+      await proc.resize(100, 40);
+      // The resize and the next line travel on separate channels: ask again until the size shows.
+      let resized = false;
+      for (let i = 0; i < 20 && !resized; i++) {
+        await proc.stdin.write("again\n");
+        resized = await waitFor(/40 100\r\n/);
+      }
+      expect(resized).toBe(true);
+      await proc.stdin.write("q\n");
+      expect(await proc.wait()).toMatchObject({ exitCode: 5, signal: null });
+      await Promise.all([reading, readingErr]);
+      // The terminal echoes input, and turns "\n" into "\r\n" (stderr is the terminal too).
+      expect(out).toContain("again\r\n");
+      expect(errBytes).toBe(0);
+    });
   });
 
   describe("exposing a port", () => {
@@ -275,6 +315,35 @@ describe.each(BACKENDS)("on the %s backend", (backend) => {
       expect(bad.info.stoppedAt).toBeInstanceOf(Date);
       expect(await ok.logs()).toBe("done\n");
       expect(await bad.logs()).toBe("failing\n");
+    });
+
+    test("orphans of the entrypoint and of execs are reaped: no zombie stays in /proc", async ({ run }) => {
+      // The entrypoint execs into a process that never waits, after leaving an orphan behind: only a
+      // reaping PID 1 (tini locally, the Pod's pause process on Kubernetes) collects it.
+      const c = await run({
+        image: ctx.image,
+        name: unique("reaper"),
+        entrypoint: ["sh", "-c", "(sleep 0.2 &); exec sleep 3600"],
+      });
+      expect((await c.exec("sh", "-c", "(sleep 0.2 &); (sleep 0.3 &); true")).exitCode).toBe(0);
+      const zombies = async () =>
+        (
+          await c.exec(
+            "sh",
+            "-c",
+            'for f in /proc/[0-9]*/status; do grep -q "^State:.*Z" "$f" && echo "$f"; done; true',
+          )
+        ).stdoutText;
+      const processes = (await c.exec("sh", "-c", "ls -d /proc/[0-9]* | wc -l")).stdoutText;
+      expect(Number(processes)).toBeGreaterThan(1);
+      let left = await zombies();
+      for (let i = 0; i < 40 && left !== ""; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        left = await zombies();
+      }
+      expect(left).toBe("");
+      await c.refresh();
+      expect(c.info.status).toBe("Running");
     });
 
     test("stop with a grace period gives the entrypoint its SIGTERM first; logs follow until it ends", async ({

@@ -75,6 +75,7 @@ describe("a container is a Pod", () => {
       metadata: { name: string; labels: Record<string, string>; uid: string };
       spec: {
         runtimeClassName: string;
+        shareProcessNamespace: boolean;
         automountServiceAccountToken: boolean;
         restartPolicy: string;
         containers: {
@@ -94,6 +95,8 @@ describe("a container is a Pod", () => {
       "chalk.dev/container-id": c.id,
     });
     expect(pod.spec.runtimeClassName).toBe("gvisor");
+    // The Pod's pause process is PID 1 and reaps orphans (the local backend's tini).
+    expect(pod.spec.shareProcessNamespace).toBe(true);
     expect(pod.spec.automountServiceAccountToken).toBe(false);
     expect(pod.spec.restartPolicy).toBe("Never");
     const main = pod.spec.containers[0]!;
@@ -142,6 +145,63 @@ describe("a container is a Pod", () => {
     expect(await again.logs()).toContain("started\n");
     const logs = ctx.server.logs.join("\n");
     for (const v of ["sk-k8s-value-7", "local-k8s-token-8"]) expect(logs).not.toContain(v);
+  });
+});
+
+describe("Secrets a crash left behind", () => {
+  test("a container's Secret without a Pod (a crash between the two creates) is deleted at start; a live container's Secret stays", async ({
+    run,
+  }) => {
+    const t = ctx.server.transport();
+    await Secrets.set("K8S_SWEEP_KEY", "sk-sweep-value-9", { transport: t });
+    const live = await run({
+      image: ctx.image,
+      name: unique("sweep-live"),
+      secrets: [Secret.fromEnv("K8S_SWEEP_KEY")],
+    });
+    const ns = ctx.namespaceOf("default");
+    const liveSecret = await getJson<{ metadata: { labels: Record<string, string> } }>([
+      "get",
+      "secret",
+      "-n",
+      ns,
+      `c-${live.id}-env`,
+    ]);
+    // What a server that died after creating a container's Secret and before its Pod leaves: a
+    // Secret with this server's labels, of a container id that has no Pod, owned by nothing.
+    const ghost = `ghost${Math.random().toString(36).slice(2, 10)}`;
+    const labels = { ...liveSecret.metadata.labels, "chalk.dev/container-id": ghost };
+    await kubectl(cluster, [
+      "create",
+      "secret",
+      "generic",
+      "-n",
+      ns,
+      `c-${ghost}-env`,
+      "--from-literal=K8S_SWEEP_KEY=left-behind",
+    ]);
+    await kubectl(cluster, [
+      "label",
+      "secret",
+      "-n",
+      ns,
+      `c-${ghost}-env`,
+      ...Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+    ]);
+    // Older than the sweep's grace period (10 s), then a server start.
+    await new Promise((r) => setTimeout(r, 11_000));
+    await ctx.server.kill("SIGKILL");
+    await ctx.server.restart();
+    let left = await owned("secret", ns, ghost);
+    for (let i = 0; i < 120 && left.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      left = await owned("secret", ns, ghost);
+    }
+    expect(left).toEqual([]);
+    expect(await owned("secret", ns, live.id)).toEqual([`c-${live.id}-env`]);
+    const again = await Container.fromId(live.id, { transport: ctx.server.transport() });
+    expect((await again.exec("sh", "-c", 'printf %s "$K8S_SWEEP_KEY"')).stdoutText).toBe("sk-sweep-value-9");
+    expect(ctx.server.logs.join("\n")).not.toContain("left-behind");
   });
 });
 

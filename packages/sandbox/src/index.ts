@@ -31,6 +31,7 @@ export {
 } from "./exec.js";
 export { splitExecArgs, validateArgv } from "./exec-args.js";
 export { checkExecLimits, EXEC_LIMITS } from "./exec-limits.js";
+export { type WaitStatus, waitStatusFromExitCode } from "./local/wait-status.js";
 // For SDK users.
 export { connectSandboxes, type SandboxConnectOptions } from "./remote/remote-runtime.js";
 export { sendableSignal, signalName, signalNumber } from "./signals.js";

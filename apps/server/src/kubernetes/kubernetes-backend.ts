@@ -37,6 +37,7 @@ import {
   secretNameOf,
 } from "./kubernetes-names.js";
 import { KubernetesVolumes } from "./kubernetes-volumes.js";
+import { OrphanSecretSweep } from "./orphan-secrets.js";
 import { PodSandbox, SANDBOX_CONTAINER_LABEL } from "./pod-sandbox.js";
 import { podFor, secretKeyFor } from "./pod-spec.js";
 import { describeFailure, podProgress } from "./pod-status.js";
@@ -112,6 +113,18 @@ export async function kubernetesBackend(
       `the Kubernetes API server (${kc.getCurrentCluster()?.server}) cannot be reached: ${(err as Error)?.message ?? err}`,
     );
   }
+  // Secrets left by a server that died between creating a container's Secret and its Pod: swept
+  // now (the watch is synced, so a live container's Pod is known) and then periodically.
+  const orphanSecrets = new OrphanSecretSweep(core, log, {
+    instance,
+    hasPod: (id) => watch.get(id) !== undefined,
+  });
+  await orphanSecrets
+    .sweep()
+    .catch((err: unknown) =>
+      log.warn({ error: ChalkError.from(err).message }, "cannot sweep orphan Secrets"),
+    );
+  orphanSecrets.start();
   const volumes = new KubernetesVolumes(core, volumeStore, join(config.dataDir, "volumes", "volumes"), ours);
   const namespaces = new Map<string, Promise<string>>();
   const captures = new Map<string, Promise<void>>();
@@ -379,6 +392,8 @@ export async function kubernetesBackend(
       pod.metadata!.annotations![LOGS_ANNOTATION] = launch.command.length > 0 ? "true" : "false";
       pod.metadata!.labels![INSTANCE_LABEL] = instance;
       let created: V1Pod | undefined;
+      // Until the Pod owns the Secret, the orphan sweep leaves it alone.
+      orphanSecrets.inFlight.add(id);
       try {
         if (entries.length > 0) {
           await withRetry(
@@ -458,6 +473,8 @@ export async function kubernetesBackend(
         if (signal.aborted && ChalkError.from(err).code !== Code.FailedPrecondition)
           throw signal.reason ?? err;
         throw err;
+      } finally {
+        orphanSecrets.inFlight.delete(id);
       }
     },
 
@@ -541,6 +558,7 @@ export async function kubernetesBackend(
     },
 
     async close() {
+      await orphanSecrets.close();
       await watch.close();
       apiRequests.close();
       await builder.close();

@@ -3,7 +3,7 @@ import { stringify } from "node:querystring";
 import { Readable } from "node:stream";
 import { ChalkError, Code } from "@chalk/core";
 import type { Process, ProcessExit, ProcessStdin, SignalLike, SpawnOptions } from "@chalk/sandbox";
-import { signalName, signalNumber } from "@chalk/sandbox";
+import { signalName, signalNumber, waitStatusFromExitCode } from "@chalk/sandbox";
 import type { KubeConfig } from "@kubernetes/client-node";
 import WebSocket from "ws";
 
@@ -20,15 +20,17 @@ export const EXEC_PID_DIR = "/tmp/.chalk-exec";
 
 /**
  * The wrapper every exec runs under (`/bin/sh -c`): it exports the exec's env, changes to its
- * workdir, records its pid in {@link EXEC_PID_DIR} (the Pod exec API has no signal channel, so
+ * workdir, sets the PTY's size when it has one (`stty`, where the image has it: the API server's
+ * resize message alone may arrive after the command has read its size), records its pid in {@link EXEC_PID_DIR} (the Pod exec API has no signal channel, so
  * signals are sent by a second exec that runs `kill` on that pid's process group), and `exec`s
  * the command, which keeps the pid. Values travel as positional arguments, never inside the
  * script, so no value is ever parsed by the shell.
  */
 const WRAPPER = [
-  "id=$1; wd=$2; n=$3; shift 3",
+  "id=$1; wd=$2; rows=$3; cols=$4; n=$5; shift 5",
   'while [ "$n" -gt 0 ]; do export "$1"; shift; n=$((n-1)); done',
   'if [ -n "$wd" ]; then cd -- "$wd" || exit 126; fi',
+  'if [ -n "$rows" ]; then stty rows "$rows" cols "$cols" 2>/dev/null; fi',
   `mkdir -p ${EXEC_PID_DIR} 2>/dev/null && echo $$ > ${EXEC_PID_DIR}/$id 2>/dev/null`,
   'exec "$@"',
 ].join("\n");
@@ -129,6 +131,7 @@ export async function spawnInPod(
   options: SpawnOptions & { env?: Record<string, string> },
 ): Promise<Process> {
   const execId = randomBytes(12).toString("hex");
+  const size = options.pty ? ptySize(options.pty.cols, options.pty.rows) : undefined;
   const env = Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`);
   const wrapped = [
     "/bin/sh",
@@ -137,6 +140,8 @@ export async function spawnInPod(
     "sh",
     execId,
     options.workdir ?? "",
+    size ? String(size.Height) : "",
+    size ? String(size.Width) : "",
     String(env.length),
     ...env,
     ...argv,
@@ -150,6 +155,8 @@ export async function spawnInPod(
   const stderr = new Readable({ read: resumeSocket, highWaterMark: 256 * 1024 });
   let status: ExecStatus | undefined;
   let timedOut = false;
+  /** Signals sent to the process: an exit code of 128 + one of them is that signal's death. */
+  const sent = new Set<number>();
   let settle: (exit: ProcessExit) => void = () => undefined;
   let fail: (err: unknown) => void = () => undefined;
   const exited = new Promise<ProcessExit>((resolve, reject) => {
@@ -174,6 +181,8 @@ export async function spawnInPod(
   };
   ws = await connect(kc, target, wrapped, tty, onData);
   const socket = ws;
+  // The terminal's first size, as kubectl sends it right after connecting.
+  if (size) socket.send(Buffer.concat([Buffer.from([RESIZE]), Buffer.from(JSON.stringify(size))]));
   socket.on("close", () => {
     stdout.push(null);
     stderr.push(null);
@@ -193,9 +202,11 @@ export async function spawnInPod(
       stderr.emit("exec-error", error);
       return;
     }
+    // The exec API reports a death by signal N as exit code 128 + N, as runsc does locally.
+    const ended = exitCode === null ? { exitCode, signal: null } : waitStatusFromExitCode(exitCode, sent);
     settle({
-      exitCode: timedOut ? null : exitCode,
-      signal: timedOut ? "SIGKILL" : null,
+      exitCode: timedOut ? null : ended.exitCode,
+      signal: timedOut ? "SIGKILL" : ended.signal,
       timedOut,
       oomKilled: false,
     });
@@ -203,7 +214,9 @@ export async function spawnInPod(
   socket.on("error", () => undefined);
   let timer: NodeJS.Timeout | undefined;
   const signal = async (sig: SignalLike) => {
-    await signalExec(kc, target, execId, signalNumber(sig));
+    const n = signalNumber(sig);
+    sent.add(n);
+    await signalExec(kc, target, execId, n);
   };
   if (options.timeoutSecs && options.timeoutSecs > 0) {
     timer = setTimeout(() => {
@@ -247,9 +260,7 @@ export async function spawnInPod(
     signal,
     async resize(cols, rows) {
       if (!tty) throw new ChalkError(Code.FailedPrecondition, "resize: the process has no PTY");
-      await send(
-        Buffer.concat([Buffer.from([RESIZE]), Buffer.from(JSON.stringify({ Width: cols, Height: rows }))]),
-      );
+      await send(Buffer.concat([Buffer.from([RESIZE]), Buffer.from(JSON.stringify(ptySize(cols, rows)))]));
     },
     wait: () => exited,
   };
@@ -288,4 +299,21 @@ export async function runSmall(
   ws.send(Buffer.from([CLOSE, STDIN]));
   await new Promise<void>((resolve) => ws.on("close", () => resolve()));
   return status ? exitFromStatus(status).exitCode : null;
+}
+
+/**
+ * A terminal size as the streaming protocol's resize message (`Width` columns, `Height` rows).
+ * invalid_argument unless both are whole numbers from 1 to 65535 (a `winsize` holds 16 bits).
+ */
+export function ptySize(cols: number, rows: number): { Width: number; Height: number } {
+  for (const [field, v] of [
+    ["pty.cols", cols],
+    ["pty.rows", rows],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 65535)
+      throw new ChalkError(Code.InvalidArgument, `${field}: ${v} is not a whole number from 1 to 65535`, {
+        field,
+      });
+  }
+  return { Width: cols, Height: rows };
 }

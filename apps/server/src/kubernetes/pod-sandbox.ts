@@ -66,7 +66,8 @@ export class PodSandbox implements Sandbox {
   }
 
   async signal(signal: SignalLike): Promise<void> {
-    // Every process of the container but its PID 1 (which only a stop signals).
+    // Every process of the Pod but its PID 1, the pause process (the Pod shares one PID namespace):
+    // the entrypoint and every exec.
     const n = signalNumber(signal);
     const code = await runSmall(this.ctx.kc, this.#target(), ["/bin/sh", "-c", `kill -${n} -1`]);
     if (code !== 0) throw new ChalkError(Code.FailedPrecondition, `signal: kill -${n} -1 failed in the Pod`);

@@ -52,6 +52,8 @@ describe("podFor: the Pod of a container, field by field", () => {
     const spec = pod.spec!;
     expect(spec.runtimeClassName).toBe("gvisor");
     expect(spec.restartPolicy).toBe("Never");
+    // The pause process is PID 1 of the Pod's one PID namespace and reaps orphans.
+    expect(spec.shareProcessNamespace).toBe(true);
     expect(spec.automountServiceAccountToken).toBe(false);
     expect(spec.enableServiceLinks).toBe(false);
     expect(spec.containers).toHaveLength(1);

@@ -66,6 +66,13 @@ export function secretKeyFor(name: string, index: number): string {
  * port as a `containerPort`. `restartPolicy: Never`: a process that ends ends the container, as on
  * the local backend. No service account token is mounted and no Service env vars are injected: a
  * container gets nothing of the cluster's.
+ *
+ * `shareProcessNamespace: true` makes the Pod's pause process PID 1 of one PID namespace for the
+ * Pod: it reaps every orphan (of the entrypoint or of an exec), as tini does as PID 1 on the local
+ * backend, and the entrypoint is not PID 1, so the kernel's default signal dispositions apply to it
+ * (SIGTERM ends a process without a handler, as locally). gVisor implements it: the sandbox's root
+ * container is the pause process, and containers joining the sandbox share its PID namespace. No
+ * extra image or binary is needed in the user's image.
  */
 export function podFor(launch: ContainerLaunch, o: PodSpecOptions): V1Pod {
   const secretNames = new Set(Object.keys(o.secret?.keys ?? {}));
@@ -105,6 +112,7 @@ export function podFor(launch: ContainerLaunch, o: PodSpecOptions): V1Pod {
     spec: {
       runtimeClassName: o.runtimeClassName,
       restartPolicy: "Never",
+      shareProcessNamespace: true,
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       ...(gpu

@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { mkdir, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
@@ -7,7 +6,6 @@ import { ImageBuilder, imageServiceImpl } from "@chalk/image/builder";
 import { ImageService } from "@chalk/proto/image/v1";
 import { SecretService } from "@chalk/proto/secrets/v1";
 import { VolumeService } from "@chalk/proto/volume/v1";
-import type { Sandbox, SandboxCreateOptions, SandboxRuntime } from "@chalk/sandbox";
 import { defaultLogWriterPath, defaultRunscPath, LocalRuntime } from "@chalk/sandbox/local";
 import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
 import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
@@ -39,14 +37,13 @@ import {
 import { KubernetesVolumes } from "./kubernetes-volumes.js";
 import { OrphanSecretSweep } from "./orphan-secrets.js";
 import { PodSandbox, SANDBOX_CONTAINER_LABEL } from "./pod-sandbox.js";
+import { podSandboxes } from "./pod-sandboxes.js";
 import { podFor, secretKeyFor } from "./pod-spec.js";
 import { describeFailure, podProgress } from "./pod-status.js";
 import { PodWatch } from "./pod-watch.js";
 
 /** Annotation: the container's main process writes a log the server captures. */
 const LOGS_ANNOTATION = "chalk.dev/logs";
-/** Annotation: a sandbox Pod's labels (JSON), for the sandbox service. */
-const SANDBOX_LABELS_ANNOTATION = "chalk.dev/sandbox-labels";
 /** How long a deleted Pod may take to go, beyond its grace period, in milliseconds. */
 const DELETE_WAIT_MS = 60_000;
 
@@ -270,85 +267,17 @@ export async function kubernetesBackend(
   const secrets = hostSecrets(secretStore);
   const backendVolumes = hostVolumes(volumeStore);
 
-  const sandboxes: SandboxRuntime = {
-    async get(id) {
-      const pod = watch.get(id);
-      if (!pod?.metadata?.namespace)
-        throw new ChalkError(Code.NotFound, `sandbox ${JSON.stringify(id)} not found`);
-      return sandboxOf(id, pod.metadata.namespace, labelsOf(pod));
-    },
-    async list(options = {}) {
-      const want = Object.entries(options.labels ?? {});
-      const out = [];
-      for (const id of watch.ids()) {
-        const pod = watch.get(id);
-        if (!pod?.metadata?.namespace) continue;
-        const info = await sandboxOf(id, pod.metadata.namespace, labelsOf(pod))
-          .info()
-          .catch(() => undefined);
-        if (info && want.every(([k, v]) => info.labels[k] === v)) out.push(info);
-      }
-      return out;
-    },
-    async create(options: SandboxCreateOptions): Promise<Sandbox> {
-      if (options.rootfs || options.mounts || options.logPath || options.writableLayerDir)
-        throw new ChalkError(
-          Code.InvalidArgument,
-          "sandboxes on Kubernetes start from an image reference only",
-        );
-      if (!options.image) throw new ChalkError(Code.InvalidArgument, "image: required", { field: "image" });
-      const environment = options.labels?.[SANDBOX_ENVIRONMENT] ?? "default";
-      const image = await images.resolve(
-        { kind: "uri", uri: options.image },
-        environment,
-        () => undefined,
-        AbortSignal.timeout(600_000),
-      );
-      const namespace = await ensureNamespace(environment);
-      const id = options.id ?? randomUUID();
-      const pod = podFor(
-        {
-          id,
-          environment,
-          name: id,
-          image,
-          command: options.command ? [...options.command] : [],
-          env: { ...image.env, ...(options.env ?? {}) },
-          secrets: [],
-          mounts: [],
-          resources: {
-            cpuMillis: options.cpu ? parseCpu(options.cpu) : 1000,
-            memoryBytes: options.memory ? parseMemory(options.memory) : 1024 ** 3,
-            gpu: undefined,
-            diskBytes: undefined,
-          },
-          port: undefined,
-        },
-        {
-          namespace,
-          podName: podNameOf(id),
-          runtimeClassName: settings.runtimeClass,
-          image: image.locator,
-          role: "sandbox",
-          secret: undefined,
-          volumesClaim: undefined,
-          gpuNodeLabel: settings.gpuNodeLabel,
-          workdir: options.workdir ?? image.workdir,
-          cpuRequestPercent: settings.cpuRequestPercent,
-        },
-      );
-      pod.metadata!.annotations![SANDBOX_LABELS_ANNOTATION] = JSON.stringify(options.labels ?? {});
-      pod.metadata!.labels![INSTANCE_LABEL] = instance;
-      await startPod(pod, namespace);
-      try {
-        await awaitRunning(id, namespace, AbortSignal.timeout(600_000));
-      } catch (err) {
-        await removePod(id, namespace, 0).catch(() => undefined);
-        throw err;
-      }
-      return sandboxOf(id, namespace, labelsOf(watch.get(id) ?? pod));
-    },
-  };
+  const sandboxes = podSandboxes({
+    watch,
+    images,
+    settings,
+    instance,
+    ensureNamespace,
+    sandboxOf,
+    startPod,
+    awaitRunning,
+    removePod,
+  });
 
   return {
     name: "kubernetes",
@@ -567,23 +496,6 @@ export async function kubernetesBackend(
       records.close();
     },
   };
-}
-
-/** The environment label a sandbox service request carries. */
-const SANDBOX_ENVIRONMENT = "chalk.environment";
-
-function labelsOf(pod: V1Pod): Record<string, string> {
-  if (pod.metadata?.labels?.[ROLE_LABEL] === "container") {
-    return { [SANDBOX_CONTAINER_LABEL]: pod.metadata.labels[CONTAINER_ID_LABEL] ?? "" };
-  }
-  try {
-    return JSON.parse(pod.metadata?.annotations?.[SANDBOX_LABELS_ANNOTATION] ?? "{}") as Record<
-      string,
-      string
-    >;
-  } catch {
-    return {};
-  }
 }
 
 export { apiStatus };

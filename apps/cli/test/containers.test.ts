@@ -247,6 +247,18 @@ describe("chalk exec", () => {
     expect((await cli.chalk(["exec", name, "--", "/no/such/path"])).code).toBe(127);
     expect((await cli.chalk(["exec", name, "--", "/etc/hostname"])).code).toBe(126);
     expect((await cli.chalk(["exec", name, "--", "/etc"])).code).toBe(126);
+    // A working directory the command cannot start in: docker exec -w gives 126 (runc's "chdir to
+    // cwd ... failed"), whether or not the command exists.
+    for (const [workdir, command] of [
+      ["/missing", "true"],
+      ["/missing", "no-such-command-x"],
+      ["/etc/hostname", "true"],
+      ["/no/such/deep/dir", "/bin/true"],
+    ] as const) {
+      const bad = await cli.chalk(["exec", "-w", workdir, name, "--", command]);
+      expect(bad.code, `-w ${workdir} -- ${command}: ${bad.stderr}`).toBe(126);
+      expect(bad.stderr).toContain(JSON.stringify(workdir));
+    }
 
     const gone = await cli.chalk(["exec", uniqueName("nobody"), "--", "true"]);
     expect(gone.code).toBe(125);

@@ -350,6 +350,28 @@ describe("chalk run -- CMD", () => {
     expect((await cli.chalk(["run", TEST_IMAGE, "echo", "hi"])).code).toBe(2);
   });
 
+  test("--detach exits 0 once the container started even when its entrypoint fails at once, as docker run -d", async () => {
+    const name = uniqueName("fails");
+    const r = await cli.chalk(["run", TEST_IMAGE, "--name", name, "--detach", "--", "sh", "-c", "exit 3"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toMatch(UUID);
+    const c = await until(name, (c) => c.status !== "Running" && c.status !== "Pending");
+    expect(c).toMatchObject({ id: r.stdout.trim(), status: "Failed", exitCode: 3 });
+    expect((await cli.chalk(["ps", "-a"])).stdout).toMatch(
+      new RegExp(`^${name}\\s+\\S+\\s+Failed \\(3\\)`, "m"),
+    );
+    const listed = JSON.parse((await cli.chalk(["ps", "-a", "-o", "json"])).stdout) as Record<
+      string,
+      unknown
+    >[];
+    expect(listed.find((x) => x.name === name)).toMatchObject({ status: "Failed", exitCode: 3 });
+    // The decision is in the help.
+    const help = (await cli.chalk(["run", "--help"])).stdout.replace(/\s+/g, " ");
+    expect(help).toContain(
+      "with --detach, 0 once the container started, even if its entrypoint then fails (as docker run -d)",
+    );
+  });
+
   test("--detach with a command makes it the entrypoint: logs and ps -a show how it ended", async () => {
     const name = uniqueName("bg");
     const r = await cli.chalk([

@@ -41,15 +41,20 @@ export function exitCodeOf(exit: ProcessExit): number {
 /**
  * Why a command could not start, as docker's codes: 127 when it was not found, 126 when it cannot
  * be run; undefined when chalk or the server failed (125). The sandbox reports exec failures as
- * `exec "<argv0>": …`: not_found when a command name is not on PATH; for a path, the container is
- * asked whether it exists.
+ * `exec "<argv0>": …`, naming the field at fault:
+ * - `workdir` (missing, not a directory, not enterable): 126, as `docker exec -w` gives for runc's
+ *   "chdir to cwd … failed" (an OCI runtime exec failure: the command was never looked up);
+ * - a command name not on PATH (not_found): 127; a path: the container is asked whether it exists
+ *   (127 when not, 126 when it exists but cannot be run);
+ * - permission denied: 126.
  */
 export async function startFailureCode(
-  container: Container,
+  container: Pick<Container, "sandbox">,
   argv0: string,
   err: ChalkError,
 ): Promise<number | undefined> {
   if (!err.rawMessage.startsWith(`exec ${JSON.stringify(argv0)}`)) return undefined;
+  if (err.field === "workdir") return CANNOT_RUN;
   if (err.code === Code.PermissionDenied) return CANNOT_RUN;
   if (!argv0.includes("/")) return err.code === Code.NotFound ? NOT_FOUND : CANNOT_RUN;
   try {

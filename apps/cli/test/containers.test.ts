@@ -247,6 +247,18 @@ describe("chalk exec", () => {
     expect((await cli.chalk(["exec", name, "--", "/no/such/path"])).code).toBe(127);
     expect((await cli.chalk(["exec", name, "--", "/etc/hostname"])).code).toBe(126);
     expect((await cli.chalk(["exec", name, "--", "/etc"])).code).toBe(126);
+    // A working directory the command cannot start in: docker exec -w gives 126 (runc's "chdir to
+    // cwd ... failed"), whether or not the command exists.
+    for (const [workdir, command] of [
+      ["/missing", "true"],
+      ["/missing", "no-such-command-x"],
+      ["/etc/hostname", "true"],
+      ["/no/such/deep/dir", "/bin/true"],
+    ] as const) {
+      const bad = await cli.chalk(["exec", "-w", workdir, name, "--", command]);
+      expect(bad.code, `-w ${workdir} -- ${command}: ${bad.stderr}`).toBe(126);
+      expect(bad.stderr).toContain(JSON.stringify(workdir));
+    }
 
     const gone = await cli.chalk(["exec", uniqueName("nobody"), "--", "true"]);
     expect(gone.code).toBe(125);
@@ -336,6 +348,28 @@ describe("chalk run -- CMD", () => {
     // Without a command, the conventional codes.
     expect((await cli.chalk(["run", "--bogus", TEST_IMAGE])).code).toBe(2);
     expect((await cli.chalk(["run", TEST_IMAGE, "echo", "hi"])).code).toBe(2);
+  });
+
+  test("--detach exits 0 once the container started even when its entrypoint fails at once, as docker run -d", async () => {
+    const name = uniqueName("fails");
+    const r = await cli.chalk(["run", TEST_IMAGE, "--name", name, "--detach", "--", "sh", "-c", "exit 3"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toMatch(UUID);
+    const c = await until(name, (c) => c.status !== "Running" && c.status !== "Pending");
+    expect(c).toMatchObject({ id: r.stdout.trim(), status: "Failed", exitCode: 3 });
+    expect((await cli.chalk(["ps", "-a"])).stdout).toMatch(
+      new RegExp(`^${name}\\s+\\S+\\s+Failed \\(3\\)`, "m"),
+    );
+    const listed = JSON.parse((await cli.chalk(["ps", "-a", "-o", "json"])).stdout) as Record<
+      string,
+      unknown
+    >[];
+    expect(listed.find((x) => x.name === name)).toMatchObject({ status: "Failed", exitCode: 3 });
+    // The decision is in the help.
+    const help = (await cli.chalk(["run", "--help"])).stdout.replace(/\s+/g, " ");
+    expect(help).toContain(
+      "with --detach, 0 once the container started, even if its entrypoint then fails (as docker run -d)",
+    );
   });
 
   test("--detach with a command makes it the entrypoint: logs and ps -a show how it ended", async () => {

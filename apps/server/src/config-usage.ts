@@ -3,7 +3,8 @@ export const USAGE = `chalk-server: the Chalk gRPC server (containers on gVisor)
 
   --listen HOST:PORT           gRPC address (default 127.0.0.1:50051)           env CHALK_LISTEN
   --metrics-listen HOST:PORT   Prometheus /metrics over HTTP (default: off)      env CHALK_METRICS_LISTEN
-  --data-dir DIR               state directory (default /var/lib/chalk)         env CHALK_DATA_DIR
+  --data-dir DIR               state directory (default /var/lib/chalk), one    env CHALK_DATA_DIR
+                               server at a time (locked while it runs)
   --backend local|kubernetes   compute backend (default local)                  env CHALK_BACKEND
   --kubeconfig FILE            kubernetes: the cluster's kubeconfig             env KUBECONFIG
   --cpu-request-percent N      kubernetes: CPU request as % of the limit (default 100; memory: always 100)

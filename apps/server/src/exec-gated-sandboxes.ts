@@ -17,7 +17,8 @@ const ENVIRONMENT_LABEL = "chalk.environment";
  * (SandboxService.Exec, and so `c.sandbox.spawn` and `Sandbox.exec` of clients) holding one of the
  * server's exec slots from its start to its end: the same `--max-concurrent-execs` and per-container
  * and per-environment bounds as ContainerService.ExecContainer. A process on a terminal or without
- * a timeout is long-lived. A process waits for its slot before it starts.
+ * a timeout is long-lived. A process waits for its slot before it starts; one whose `signal` aborts
+ * while it waits leaves the queue and never starts.
  */
 export function execGatedSandboxes(runtime: SandboxRuntime, slots: ExecSlots): SandboxRuntime {
   // A sandbox's environment never changes: read once per sandbox id.
@@ -61,12 +62,17 @@ class GatedSandbox implements Sandbox {
   }
 
   async spawn(argv: readonly string[], options: SpawnOptions = {}): Promise<Process> {
-    const release = await this.slots.acquire({
-      container: this.inner.id,
-      environment: await this.environment(),
-      longLived: options.pty !== undefined || !options.timeoutSecs,
-    });
+    const release = await this.slots.acquire(
+      {
+        container: this.inner.id,
+        environment: await this.environment(),
+        longLived: options.pty !== undefined || !options.timeoutSecs,
+      },
+      options.signal,
+    );
     try {
+      // Cancelled as the slot came: nothing starts.
+      options.signal?.throwIfAborted();
       const proc = await this.inner.spawn(argv, options);
       proc.wait().then(release, release);
       return proc;
@@ -79,16 +85,20 @@ class GatedSandbox implements Sandbox {
   async exec(...args: [...argv: string[], options: ExecOptions] | string[]): Promise<ExecResult> {
     const last = args.at(-1);
     const options = typeof last === "object" ? (last as ExecOptions) : {};
-    const release = await this.slots.acquire({
-      container: this.inner.id,
-      environment: await this.environment(),
-      longLived: !options.timeoutSecs,
-      stdinBytes:
-        typeof options.stdin === "string"
-          ? Buffer.byteLength(options.stdin)
-          : (options.stdin?.byteLength ?? 0),
-    });
+    const release = await this.slots.acquire(
+      {
+        container: this.inner.id,
+        environment: await this.environment(),
+        longLived: !options.timeoutSecs,
+        stdinBytes:
+          typeof options.stdin === "string"
+            ? Buffer.byteLength(options.stdin)
+            : (options.stdin?.byteLength ?? 0),
+      },
+      options.signal,
+    );
     try {
+      options.signal?.throwIfAborted();
       return await this.inner.exec(...args);
     } finally {
       release();

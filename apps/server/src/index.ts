@@ -51,6 +51,7 @@ export {
   type ServerConfig,
   USAGE,
 } from "./config.js";
+export { DataDirInUseError, type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 export { localBackend } from "./local/local-backend.js";
 export { type RunningServer, type ServerStartOptions, startServer } from "./server.js";
 export type { ServiceAdder } from "./service-adder.js";

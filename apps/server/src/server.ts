@@ -13,6 +13,7 @@ import { containerServiceImpl } from "./container/container-service.js";
 import { Containers } from "./container/containers.js";
 import { fileServiceImpl } from "./container/file-service.js";
 import { reconcile } from "./container/reconcile.js";
+import { lockDataDir } from "./data-dir-lock.js";
 import { execGatedSandboxes } from "./exec-gated-sandboxes.js";
 import { ExecSlots } from "./exec-slots.js";
 import { callCode, createLogger, logCall } from "./logging.js";
@@ -40,11 +41,20 @@ export interface RunningServer {
 /**
  * Starts the Chalk server: the backend, the container service's reconciliation with it, then the
  * gRPC services (containers, sandboxes, and the backend's volumes, secrets and images), health,
- * reflection, and the metrics endpoint.
+ * reflection, and the metrics endpoint. The data dir is locked first, for the server's life: a second
+ * server on it fails with `DataDirInUseError` before touching anything (data-dir-lock.ts).
  */
 export async function startServer(config: ServerConfig, options: ServerStartOptions): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel);
-  const backend = await options.backend(config, log);
+  const lock = lockDataDir(config.dataDir);
+  let backend: ComputeBackend;
+  try {
+    backend = await options.backend(config, log);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  lock.recordPid();
   const metrics = new ServerMetrics(() => backend.records.countByStatus());
   backend.registerMetrics?.(metrics.registry);
   // One set of exec slots for every exec path: ContainerService.ExecContainer and SandboxService.Exec.
@@ -118,6 +128,7 @@ export async function startServer(config: ServerConfig, options: ServerStartOpti
       metricsServer?.close();
       containers.close();
       await backend.close();
+      lock.release();
       log.info("chalk-server stopped (containers keep running)");
     },
   };

@@ -126,6 +126,12 @@ export interface SpawnOptions {
   timeoutSecs?: number;
   /** Run on a pseudo-terminal of this size. stdout then carries the terminal; stderr is empty. */
   pty?: { cols: number; rows: number };
+  /**
+   * Cancels the start: while the process has not started (it may wait for an exec slot on a server),
+   * an abort makes the call reject with the signal's reason, and nothing starts. Once the process
+   * started, the signal does nothing to it (signal it, or let `timeoutSecs` end it).
+   */
+  signal?: AbortSignal;
 }
 
 /** Options for {@link Sandbox.exec}: the spawn options, applied to a buffered run. */

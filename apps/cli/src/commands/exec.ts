@@ -10,7 +10,7 @@ export function execCommand(): Command {
   return envFlags(
     serverCommand(
       "exec",
-      "Run a command in a running container. Exit code: the command's; 125 when chalk or the server fails, 126 when the command cannot be run, 127 when it is not found",
+      "Run a command in a running container. Exit code: the command's; 125 when chalk or the server fails, 126 when the command cannot be run or the -w directory is missing or not a directory (as docker exec), 127 when it is not found",
       [
         "chalk exec web -- ls -la /app",
         "chalk exec -it web -- bash",

@@ -81,7 +81,9 @@ export function runCommand(): Command {
   return envFlags(
     serverCommand(
       "run",
-      "Run a container: build its image (with progress), upload local files, start it, then follow its logs, run a command in it, or detach",
+      "Run a container: build its image (with progress), upload local files, start it, then follow its logs, run a command in it, or detach. " +
+        "Exit code: with a command, the command's (125 when chalk or the server fails, 126 when it cannot be run, 127 when it is not found); " +
+        "with --detach, 0 once the container started, even if its entrypoint then fails (as docker run -d): `chalk ps -a` and `chalk inspect` (exitCode) show how it ended",
       [
         "chalk run --name web --image-file ./image.ts -p 8080 --detach",
         "chalk run python:3.12-slim -- python -c 'print(1)'",
@@ -106,7 +108,10 @@ export function runCommand(): Command {
     .option("--integration <name>", "every key of an integration (repeatable)", collect)
     .option("-v, --volume <volume:/path>", "mount a named volume (repeatable)", collect)
     .option("-p, --port <port>", "a port the host reaches at the container's address")
-    .option("-d, --detach", "print the container id and leave it running (a command becomes its entrypoint)")
+    .option(
+      "-d, --detach",
+      "print the container id and exit 0 once it started, leaving it running (a command becomes its entrypoint; how it ends shows in ps -a and inspect)",
+    )
     .option("-i, --interactive", "with a command: stream stdin to it")
     .option("-t, --tty", "with a command: run it on a terminal")
     .option("-o, --output <format>", "with --detach: text (the id) or json", "text")

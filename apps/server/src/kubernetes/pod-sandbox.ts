@@ -55,6 +55,7 @@ export class PodSandbox implements Sandbox {
 
   async spawn(argv: readonly string[], options: SpawnOptions = {}): Promise<Process> {
     if (argv.length === 0) throw new ChalkError(Code.InvalidArgument, "argv: empty", { field: "argv" });
+    options.signal?.throwIfAborted();
     const progress = podProgress(this.ctx.watch.get(this.id) ?? {});
     if (progress.state !== "running")
       throw new ChalkError(Code.FailedPrecondition, `sandbox ${this.id} is not running`);

@@ -78,7 +78,9 @@ export class LocalSandbox implements Sandbox {
   }
 
   async spawn(argv: readonly string[], options: SpawnOptions = {}): Promise<Process> {
+    options.signal?.throwIfAborted();
     const { meta, ctx } = await this.#context();
+    options.signal?.throwIfAborted();
     return LocalProcess.start({
       ctx,
       sandboxId: this.id,

@@ -205,13 +205,20 @@ class RemoteProcess implements Process {
         },
       },
     });
-    const responses = client.exec(requests)[Symbol.asyncIterator]();
+    // `o.signal` cancels the call only until the process started (SpawnOptions.signal).
+    o.signal?.throwIfAborted();
+    const call = new AbortController();
+    const cancel = () => call.abort(o.signal?.reason);
+    o.signal?.addEventListener("abort", cancel, { once: true });
+    const responses = client.exec(requests, { signal: call.signal })[Symbol.asyncIterator]();
     let first: IteratorResult<ExecResponse>;
     try {
       first = await responses.next();
     } catch (err) {
       requests.close();
       throw err;
+    } finally {
+      o.signal?.removeEventListener("abort", cancel);
     }
     const event = first.done ? undefined : first.value.event;
     if (event?.case !== "started") {

@@ -137,8 +137,16 @@ export function sandboxServiceImpl(
       }
       const start = first.value.message.value;
       const sandbox = await lookup(start.sandboxId, ctx);
-      const proc = await sandbox.spawn(start.argv, spawnOptionsOf(start));
-      yield { event: { case: "started", value: { pid: proc.pid } } };
+      // A call cancelled before its process starts (while it waits for an exec slot) starts nothing.
+      const proc = await sandbox.spawn(start.argv, { ...spawnOptionsOf(start), signal: ctx.signal });
+      let handedOver = false;
+      try {
+        yield { event: { case: "started", value: { pid: proc.pid } } };
+        handedOver = true;
+      } finally {
+        // The call ended before anyone learnt of the process: do not leave it running.
+        if (!handedOver) await proc.signal("SIGKILL").catch(() => undefined);
+      }
 
       // Client messages (stdin, EOF, signals, resizes) are applied in the background for as long as
       // the client sends them; the response side ends when the process has exited. It never rejects.

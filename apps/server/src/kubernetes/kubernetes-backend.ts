@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { mkdir, truncate } from "node:fs/promises";
 import { join } from "node:path";
-import { ChalkError, Code, parseCpu, parseMemory } from "@chalk/core";
+import { ChalkError, Code } from "@chalk/core";
 import { ImageBuilder, imageServiceImpl } from "@chalk/image/builder";
 import { ImageService } from "@chalk/proto/image/v1";
 import { SecretService } from "@chalk/proto/secrets/v1";
@@ -35,6 +35,7 @@ import {
   secretNameOf,
 } from "./kubernetes-names.js";
 import { KubernetesVolumes } from "./kubernetes-volumes.js";
+import { nodeCapacity } from "./node-capacity.js";
 import { OrphanSecretSweep } from "./orphan-secrets.js";
 import { PodSandbox, SANDBOX_CONTAINER_LABEL } from "./pod-sandbox.js";
 import { podSandboxes } from "./pod-sandboxes.js";
@@ -436,17 +437,7 @@ export async function kubernetesBackend(
 
     async capacity() {
       const nodes = await withRetry("listing nodes", () => core.listNode());
-      let memoryBytes = 0;
-      let cpuMillis = 0;
-      const gpus: { type: string | undefined; count: number }[] = [];
-      for (const n of nodes.items) {
-        const a = n.status?.allocatable ?? {};
-        if (a.memory) memoryBytes = Math.max(memoryBytes, parseMemory(a.memory));
-        if (a.cpu) cpuMillis = Math.max(cpuMillis, parseCpu(a.cpu));
-        const g = Number(a["nvidia.com/gpu"] ?? 0);
-        if (g > 0) gpus.push({ type: n.metadata?.labels?.[settings.gpuNodeLabel], count: g });
-      }
-      return { memoryBytes, cpuMillis, gpus };
+      return nodeCapacity(nodes.items, settings.gpuNodeLabel);
     },
 
     registerMetrics(registry: Registry) {

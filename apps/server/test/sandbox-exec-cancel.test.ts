@@ -34,7 +34,7 @@ beforeAll(async () => {
       "127.0.0.1:0",
     ],
   });
-  const started = server.logs.find((l) => l.includes('"chalk-server listening"'));
+  const started = server.logs.findLast((l) => l.includes('"chalk-server listening"'));
   metricsAddress = (JSON.parse(started ?? "{}") as { metrics: string }).metrics;
 });
 afterAll(async () => {

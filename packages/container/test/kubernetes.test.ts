@@ -315,7 +315,8 @@ describe("environments and names", () => {
 
 /** The server's Kubernetes counters from its `/metrics` (API requests by method, watch events). */
 async function kubeMetrics(): Promise<{ requests: Record<string, number>; watchEvents: number }> {
-  const listening = ctx.server.logs.find((l) => l.includes('"chalk-server listening"'));
+  // The newest start's: a test before this one restarts the server, which then listens anew.
+  const listening = ctx.server.logs.findLast((l) => l.includes('"chalk-server listening"'));
   const address = (JSON.parse(listening ?? "{}") as { metrics?: string }).metrics;
   if (!address) throw new Error("the server did not report a metrics address");
   const text = await (await fetch(`http://${address}/metrics`)).text();

@@ -112,13 +112,26 @@ const cases: [string, () => Promise<unknown> | AsyncIterable<unknown>, Code, Reg
     "a secret that does not exist",
     run(spec({ secrets: [{ source: { case: "secret", value: { name: "NOPE_SECRET" } } }] })),
     Code.NotFound,
-    /NOPE_SECRET/,
+    /secrets\[0\]: .*NOPE_SECRET/,
+  ],
+  [
+    "a missing secret after one that exists is named by its place",
+    run(
+      spec({
+        secrets: [
+          { source: { case: "localEnv", value: { name: "HERE", value: "v" } } },
+          { source: { case: "secret", value: { name: "NOPE_SECRET" } } },
+        ],
+      }),
+    ),
+    Code.NotFound,
+    /secrets\[1\]: .*NOPE_SECRET/,
   ],
   [
     "an integration that does not exist",
     run(spec({ secrets: [{ source: { case: "integration", value: { name: "nope_db" } } }] })),
     Code.NotFound,
-    /nope_db/,
+    /secrets\[0\]: .*nope_db/,
   ],
   [
     "a volume with a bad name",

@@ -69,13 +69,23 @@ stop_sandboxes() {
   done
 }
 
-# kill_stragglers: any process left whose command line names the cluster's own state paths (a
-# component whose pid record was lost, a client of its sockets): only this cluster's processes do.
+# kill_stragglers: any process left that runs one of the cluster's own binaries and whose command
+# line names the cluster's state paths (a component whose pid record was lost, a client of its
+# sockets). A program of someone else's that merely names a path of the cluster (a chalk-server
+# started with --kubeconfig $STATE/admin.kubeconfig) is not the cluster's, and is left running.
 kill_stragglers() {
-  local pid cmd
+  local pid cmd exe
   for pid in $(own_pids "$STATE/") $(own_pids "$RUN/"); do
     cmd=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-120) || true
     case "$cmd" in "" | grep\ *) continue ;; esac # gone, or the search itself
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+    case "$exe" in
+      "$RUN"/* | "$STATE"/* | "$CACHE"/* | /usr/bin/docker-registry) ;; # ours, or Debian's registry
+      *)
+        log "leaving process $pid, not one of the cluster's binaries ($exe): $cmd"
+        continue
+        ;;
+    esac
     log "killing leftover process $pid: $cmd"
     kill -KILL "$pid" 2>/dev/null || true
   done

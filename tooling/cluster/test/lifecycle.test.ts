@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -79,8 +79,22 @@ describe("the cluster's whole life", () => {
       await waitForPodRunning(cluster, "lifecycle", "p");
       expect(await kubectl(cluster, ["-n", "lifecycle", "exec", "p", "--", "dmesg"])).toContain("gVisor");
 
-      // Down with the Pod still running: everything goes, its sandbox too.
-      await runScript("bash", [clusterScript, "down"], { timeoutMs: 180_000 });
+      // A client of the cluster that is not one of its programs (a chalk-server started with
+      // --kubeconfig, as the README shows) names the cluster's paths on its command line: down
+      // must not kill it.
+      const client = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)", cluster.kubeconfig], {
+        stdio: "ignore",
+      });
+      const clientExit = new Promise((resolve) => client.once("exit", resolve));
+      try {
+        // Down with the Pod still running: everything goes, its sandbox too.
+        await runScript("bash", [clusterScript, "down"], { timeoutMs: 180_000 });
+        expect(client.exitCode).toBeNull();
+        expect(client.signalCode).toBeNull();
+      } finally {
+        client.kill("SIGKILL");
+        await clientExit;
+      }
       const after = await leaks("compare");
       expect(after.out).toContain("the machine is as the tests found it");
       expect(after.code).toBe(0);

@@ -39,7 +39,10 @@ async function errorOf(p: Promise<unknown>): Promise<ChalkError> {
 // The seed's sections run on every backend (the matrix): the same tests, the same image (Debian
 // bookworm minbase: an operator image locally, pushed to the test cluster's registry on Kubernetes).
 describe.each(BACKENDS)("on the %s backend", (backend) => {
-  const ctx = useServer(["--default-cpu", "750m", "--default-memory", "768Mi"], { backend });
+  // A small volume quota, so that its test can fill a volume without filling the machine.
+  const ctx = useServer(["--default-cpu", "750m", "--default-memory", "768Mi", "--volume-quota", "64Mi"], {
+    backend,
+  });
   const test = containerTest(() => ctx.server);
 
   describe("configuring resources", () => {
@@ -163,6 +166,26 @@ describe.each(BACKENDS)("on the %s backend", (backend) => {
       });
       expect((await b.exec("cat", "/mnt/shared/written-by-a.txt")).stdoutText).toBe("from-a\n");
       expect(new TextDecoder().decode(await vol.readFile("written-by-a.txt"))).toBe("from-a\n");
+    });
+
+    test("a volume holds at most the server's --volume-quota: a write past it is ENOSPC inside, and a put is resource_exhausted", async ({
+      run,
+    }) => {
+      const name = unique("quota");
+      const vol = new Volume(name, { transport: ctx.server.transport() });
+      await vol.create();
+      const c = await run({ image: ctx.image, name: unique("filler"), volumes: [[name, "/q"]] });
+      const fill = await c.exec("sh", "-c", "dd if=/dev/zero of=/q/big bs=1M count=100 2>&1; echo rc=$?");
+      expect(fill.stdoutText).toMatch(/No space left on device/);
+      expect(fill.stdoutText).not.toMatch(/rc=0/);
+      // The container's view of the volume is the quota's file system, not the host's.
+      const df = await c.exec("sh", "-c", "df -k /q | tail -1");
+      const sizeKiB = Number(df.stdoutText.trim().split(/\s+/)[1]);
+      expect(sizeKiB).toBeLessThanOrEqual(64 * 1024);
+      await c.exec("rm", "-f", "/q/big");
+      await expect(vol.putFile("big.bin", new Uint8Array(100 * 1024 * 1024))).rejects.toMatchObject({
+        code: Code.ResourceExhausted,
+      });
     });
   });
 

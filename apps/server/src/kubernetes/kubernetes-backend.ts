@@ -84,7 +84,12 @@ export async function kubernetesBackend(
   await mkdir(logsDir, { recursive: true, mode: 0o700 });
   const records = SqliteContainerRecords.open(join(config.dataDir, "chalk.db"));
   const secretStore = await SecretStore.open({ path: join(config.dataDir, "secrets.db") });
-  const volumeStore = await VolumeStore.open({ dataDir: join(config.dataDir, "volumes") });
+  // Each volume is a disk of --volume-quota, as on the local backend: the Pods mount its directory
+  // by subPath, so the quota's file system is what they write to.
+  const volumeStore = await VolumeStore.open({
+    dataDir: join(config.dataDir, "volumes"),
+    ...(config.volumeQuotaBytes === undefined ? {} : { quotaBytes: config.volumeQuotaBytes }),
+  });
   const registry = { address: config.registry, insecure: settings.registryInsecure };
   const runscPath = config.runsc ?? defaultRunscPath();
   const builder = await ImageBuilder.open({

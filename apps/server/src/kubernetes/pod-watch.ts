@@ -2,6 +2,20 @@ import { type CoreV1Api, type KubeConfig, makeInformer, type V1Pod } from "@kube
 import type { Logger } from "pino";
 import { CONTAINER_ID_LABEL, INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from "./kubernetes-names.js";
 
+/** Wait before the first restart of a broken watch, in milliseconds. */
+const RESTART_DELAY_MS = 1000;
+/** Longest wait between restarts, in milliseconds, however long the API server stays away. */
+const MAX_RESTART_DELAY_MS = 30_000;
+
+/**
+ * How long to wait, in milliseconds, before starting a watch that broke `failures` times in a row
+ * (1 or more): 1 s, doubled at each further break, at most 30 s. A server whose API server is gone
+ * (or whose credentials it no longer takes) retries 2 times a minute, not 60, and logs as often.
+ */
+export function restartDelayMs(failures: number): number {
+  return Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** Math.max(0, failures - 1));
+}
+
 /** A change to one Pod: its new state, or undefined once it is deleted. */
 export type PodListener = (pod: V1Pod | undefined) => void;
 
@@ -24,6 +38,8 @@ export class PodWatch {
   events = 0;
   /** Times the watch broke and was started again. */
   restarts = 0;
+  /** Breaks since the watch last listed successfully: they set the wait before the next start. */
+  #failures = 0;
 
   constructor(
     kc: KubeConfig,
@@ -61,11 +77,22 @@ export class PodWatch {
     this.#informer.on("error", (err: unknown) => {
       if (this.#closed || this.#paused) return;
       this.restarts++;
-      this.log.warn({ error: String((err as Error)?.message ?? err) }, "Pod watch broke; starting it again");
+      this.#failures++;
+      const retryInMs = restartDelayMs(this.#failures);
+      this.log.warn(
+        { error: String((err as Error)?.message ?? err), failures: this.#failures, retryInMs },
+        "Pod watch broke; starting it again",
+      );
       clearTimeout(this.#restartTimer);
       this.#restartTimer = setTimeout(() => {
-        this.#synced = this.#informer.start().catch(() => undefined);
-      }, 1000);
+        // A start that lists again is a recovery: the next break waits the shortest time again.
+        this.#synced = this.#informer.start().then(
+          () => {
+            this.#failures = 0;
+          },
+          () => undefined,
+        );
+      }, retryInMs);
       this.#restartTimer.unref();
     });
     this.#synced = this.#informer.start();

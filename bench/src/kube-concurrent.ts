@@ -36,11 +36,12 @@ export async function concurrentSdk(opts: {
   transport: Transport;
   cpu: string;
   memory: string;
-  metricsAddress: string;
+  /** The Kubernetes server's `/metrics` text. */
+  scrapeMetrics: () => Promise<string>;
   cluster: TestCluster;
 }): Promise<ConcurrentSample> {
   const { n } = opts;
-  const before = await serverKubeCounters(opts.metricsAddress);
+  const before = serverKubeCounters(await opts.scrapeMetrics());
   const beforeApi = await apiServerRequests(opts.cluster);
   const t = performance.now();
   const settled = await Promise.allSettled(
@@ -55,11 +56,11 @@ export async function concurrentSdk(opts: {
     ),
   );
   const allRunningMs = performance.now() - t;
-  const running = await serverKubeCounters(opts.metricsAddress);
+  const running = serverKubeCounters(await opts.scrapeMetrics());
   const runningApi = await apiServerRequests(opts.cluster);
   const started = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const stopped = await Promise.allSettled(started.map((c) => c.stop()));
-  const after = await serverKubeCounters(opts.metricsAddress);
+  const after = serverKubeCounters(await opts.scrapeMetrics());
   const afterApi = await apiServerRequests(opts.cluster);
   const failed = [...settled, ...stopped].filter((s) => s.status === "rejected");
   if (failed.length > 0) {

@@ -162,9 +162,8 @@ export interface ServerKubeCounters {
   watchEvents: number;
 }
 
-/** Scrapes `chalk_kubernetes_api_requests_total` and `chalk_kubernetes_watch_events_total`. */
-export async function serverKubeCounters(metricsAddress: string): Promise<ServerKubeCounters> {
-  const text = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+/** Reads `chalk_kubernetes_api_requests_total` and `chalk_kubernetes_watch_events_total` from `/metrics` text. */
+export function serverKubeCounters(text: string): ServerKubeCounters {
   const sum = (name: string) =>
     text
       .split("\n")

@@ -87,9 +87,6 @@ async function main(): Promise<void> {
       ],
     });
     servers.push(kube);
-    const listening = kube.logs.find((l) => l.includes('"chalk-server listening"'));
-    const metricsAddress = (JSON.parse(listening ?? "{}") as { metrics?: string }).metrics;
-    if (!metricsAddress) throw new Error("the Kubernetes server did not report its metrics address");
     const localT = local.transport();
     const kubeT = kube.transport();
 
@@ -160,7 +157,7 @@ async function main(): Promise<void> {
           image,
           transport: kubeT,
           ...SMALL,
-          metricsAddress,
+          scrapeMetrics: () => kube.metricsText(),
           cluster,
         }),
       );

@@ -63,6 +63,11 @@ export interface ServerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Starts the server again on the same data dir and port (after `kill`). */
   restart(): Promise<void>;
+  /**
+   * The text of its Prometheus `/metrics`, from the address its current start reported (a
+   * restart listens anew). Throws when it was started without `--metrics-listen`.
+   */
+  metricsText(): Promise<string>;
 }
 
 /** Options for {@link startServerProcess}. */
@@ -139,7 +144,7 @@ async function launch(
       },
     },
   );
-  const address = await new Promise<string>((resolve, reject) => {
+  const listening = await new Promise<{ address: string; metrics?: string }>((resolve, reject) => {
     const onExit = (code: number | null) => {
       clearTimeout(timer);
       reject(new Error(`chalk-server exited (${code}):\n${logs.join("\n")}`));
@@ -159,12 +164,12 @@ async function launch(
       if (line.includes('"chalk-server listening"')) {
         clearTimeout(timer);
         child.off("exit", onExit);
-        resolve((JSON.parse(line) as { address: string }).address);
+        resolve(JSON.parse(line) as { address: string; metrics?: string });
       }
     });
     createInterface({ input: child.stderr! }).on("line", (line) => logs.push(line));
   });
-  return { child, address };
+  return { child, address: listening.address, metricsAddress: listening.metrics };
 }
 
 /** Starts a server process and waits until it listens. */
@@ -178,7 +183,14 @@ export async function startServerProcess(options: ServerProcessOptions = {}): Pr
   const nodeOptions = options.nodeOptions ?? [];
   const extraEnv = options.env ?? {};
   const logs: string[] = [];
-  let { child, address } = await launch(dataDir, "127.0.0.1:0", args, logs, nodeOptions, extraEnv);
+  let { child, address, metricsAddress } = await launch(
+    dataDir,
+    "127.0.0.1:0",
+    args,
+    logs,
+    nodeOptions,
+    extraEnv,
+  );
   const transports: Transport[] = [];
   let reported = 0;
   const fatalLogs = () => logs.filter(isFatalLogLine);
@@ -239,7 +251,18 @@ export async function startServerProcess(options: ServerProcessOptions = {}): Pr
       }
     },
     async restart() {
-      ({ child, address } = await launch(dataDir, address, args, logs, nodeOptions, extraEnv));
+      ({ child, address, metricsAddress } = await launch(
+        dataDir,
+        address,
+        args,
+        logs,
+        nodeOptions,
+        extraEnv,
+      ));
+    },
+    async metricsText() {
+      if (!metricsAddress) throw new Error("chalk-server was started without --metrics-listen");
+      return (await fetch(`http://${metricsAddress}/metrics`)).text();
     },
   };
   return proc;

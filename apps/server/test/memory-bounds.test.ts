@@ -88,9 +88,7 @@ async function until(check: () => Promise<boolean>): Promise<void> {
 
 /** Execs waiting for a slot, from the server's metrics. */
 async function queuedExecs(): Promise<number> {
-  const line = server.logs.findLast((l) => l.includes("chalk-server listening"));
-  const address = (JSON.parse(line ?? "{}") as { metrics?: string }).metrics;
-  const body = await (await fetch(`http://${address}/metrics`)).text();
+  const body = await server.metricsText();
   return Number(/^chalk_exec_slots\{state="queued"\} (\d+)$/m.exec(body)?.[1] ?? Number.NaN);
 }
 

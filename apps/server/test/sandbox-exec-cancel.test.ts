@@ -19,7 +19,6 @@ const rootfs = execFileSync("bash", [join(import.meta.dirname, "../../../tooling
 }).trim();
 
 let server: ServerProcess;
-let metricsAddress: string;
 const made: Sandbox[] = [];
 beforeAll(async () => {
   server = await startServerProcess({
@@ -34,8 +33,6 @@ beforeAll(async () => {
       "127.0.0.1:0",
     ],
   });
-  const started = server.logs.findLast((l) => l.includes('"chalk-server listening"'));
-  metricsAddress = (JSON.parse(started ?? "{}") as { metrics: string }).metrics;
 });
 afterAll(async () => {
   for (const s of made) await s.stop().catch(() => undefined);
@@ -44,7 +41,7 @@ afterAll(async () => {
 });
 
 async function queued(): Promise<number> {
-  const body = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+  const body = await server.metricsText();
   return Number(/^chalk_exec_slots\{state="queued"\} (\d+)$/m.exec(body)?.[1] ?? Number.NaN);
 }
 

@@ -214,9 +214,7 @@ describe("chalk-server", () => {
   });
 
   test("the metrics endpoint serves containers by status, execs, builds and bytes streamed", async () => {
-    const started = server.logs.findLast((l) => l.includes('"chalk-server listening"'));
-    const metricsAddress = (JSON.parse(started ?? "{}") as { metrics: string }).metrics;
-    const body = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+    const body = await server.metricsText();
     for (const name of [
       'chalk_containers{status="Running"}',
       "chalk_container_execs_total",

@@ -88,9 +88,7 @@ describe("one limit for every exec path", () => {
     });
     /** The server's exec slots as its metrics show them. */
     const slotsNow = async (): Promise<{ running: number; queued: number }> => {
-      const line = server.logs.findLast((l) => l.includes("chalk-server listening"));
-      const address = (JSON.parse(line ?? "{}") as { metrics?: string }).metrics;
-      const body = await (await fetch(`http://${address}/metrics`)).text();
+      const body = await server.metricsText();
       const value = (state: string) =>
         Number(new RegExp(`^chalk_exec_slots\\{state="${state}"\\} (\\d+)$`, "m").exec(body)?.[1] ?? NaN);
       return { running: value("running"), queued: value("queued") };

@@ -315,11 +315,8 @@ describe("environments and names", () => {
 
 /** The server's Kubernetes counters from its `/metrics` (API requests by method, watch events). */
 async function kubeMetrics(): Promise<{ requests: Record<string, number>; watchEvents: number }> {
-  // The newest start's: a test before this one restarts the server, which then listens anew.
-  const listening = ctx.server.logs.findLast((l) => l.includes('"chalk-server listening"'));
-  const address = (JSON.parse(listening ?? "{}") as { metrics?: string }).metrics;
-  if (!address) throw new Error("the server did not report a metrics address");
-  const text = await (await fetch(`http://${address}/metrics`)).text();
+  // The current start's: a test before this one restarts the server, which then listens anew.
+  const text = await ctx.server.metricsText();
   const requests: Record<string, number> = {};
   let watchEvents = 0;
   for (const line of text.split("\n")) {

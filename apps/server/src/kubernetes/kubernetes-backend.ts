@@ -7,14 +7,13 @@ import { ImageService } from "@chalk/proto/image/v1";
 import { SecretService } from "@chalk/proto/secrets/v1";
 import { VolumeService } from "@chalk/proto/volume/v1";
 import { defaultLogWriterPath, defaultRunscPath, LocalRuntime } from "@chalk/sandbox/local";
-import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
-import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
+import { secretServiceImpl } from "@chalk/secrets/host";
+import { volumeServiceImpl } from "@chalk/volume/host";
 import { CoreV1Api, KubeConfig, Log, type V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { BackendContainer, ComputeBackend, ContainerLaunch } from "../backend/compute-backend.js";
-import { hostSecrets, hostVolumes } from "../backend/host-stores.js";
-import { SqliteContainerRecords } from "../backend/sqlite-container-records.js";
+import { hostSecrets, hostVolumes, openHostStores } from "../backend/host-stores.js";
 import type { ServerConfig } from "../config.js";
 import { LocalLogStore } from "../local/local-logs.js";
 import type { ServiceAdder } from "../service-adder.js";
@@ -82,14 +81,10 @@ export async function kubernetesBackend(
   const logsDir = join(config.dataDir, "logs");
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await mkdir(logsDir, { recursive: true, mode: 0o700 });
-  const records = SqliteContainerRecords.open(join(config.dataDir, "chalk.db"));
-  const secretStore = await SecretStore.open({ path: join(config.dataDir, "secrets.db") });
   // Each volume is a disk of --volume-quota, as on the local backend: the Pods mount its directory
   // by subPath, so the quota's file system is what they write to.
-  const volumeStore = await VolumeStore.open({
-    dataDir: join(config.dataDir, "volumes"),
-    ...(config.volumeQuotaBytes === undefined ? {} : { quotaBytes: config.volumeQuotaBytes }),
-  });
+  const stores = await openHostStores(config);
+  const { records, secretStore, volumeStore } = stores;
   const registry = { address: config.registry, insecure: settings.registryInsecure };
   const runscPath = config.runsc ?? defaultRunscPath();
   const builder = await ImageBuilder.open({
@@ -487,9 +482,7 @@ export async function kubernetesBackend(
       await watch.close();
       apiRequests.close();
       await builder.close();
-      await volumeStore.close();
-      secretStore.close();
-      records.close();
+      await stores.close();
     },
   };
 }

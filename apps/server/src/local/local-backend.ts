@@ -7,12 +7,12 @@ import { SecretService } from "@chalk/proto/secrets/v1";
 import { VolumeService } from "@chalk/proto/volume/v1";
 import { defaultRunscPath, LocalRuntime } from "@chalk/sandbox/local";
 import { sandboxesFromImages } from "@chalk/sandbox/server";
-import { SecretStore, secretServiceImpl } from "@chalk/secrets/host";
-import { VolumeStore, volumeServiceImpl } from "@chalk/volume/host";
+import { secretServiceImpl } from "@chalk/secrets/host";
+import { volumeServiceImpl } from "@chalk/volume/host";
 import type { Logger } from "pino";
 import type { BackendContainer, ComputeBackend, ContainerLaunch } from "../backend/compute-backend.js";
-import { hostSecrets, hostVolumes } from "../backend/host-stores.js";
-import { SqliteContainerRecords } from "../backend/sqlite-container-records.js";
+import { hostSecrets, hostVolumes, openHostStores } from "../backend/host-stores.js";
+import type { SqliteContainerRecords } from "../backend/sqlite-container-records.js";
 import type { ServerConfig } from "../config.js";
 import type { ServiceAdder } from "../service-adder.js";
 import { FILES_AGENT_MOUNT, FILES_AGENT_PATH, stageFilesAgent } from "./fs-agent-binary.js";
@@ -47,12 +47,8 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   await mkdir(logsDir, { recursive: true, mode: 0o700 });
-  const records = SqliteContainerRecords.open(join(config.dataDir, "chalk.db"));
-  const secretStore = await SecretStore.open({ path: join(config.dataDir, "secrets.db") });
-  const volumeStore = await VolumeStore.open({
-    dataDir: join(config.dataDir, "volumes"),
-    ...(config.volumeQuotaBytes === undefined ? {} : { quotaBytes: config.volumeQuotaBytes }),
-  });
+  const stores = await openHostStores(config);
+  const { records, secretStore, volumeStore } = stores;
   const builder = await ImageBuilder.open({
     storeDir: config.imagesDir,
     // Build steps get a runtime of their own (state beside the store, as ImageBuilder's default),
@@ -176,9 +172,7 @@ export async function localBackend(config: ServerConfig, log: Logger): Promise<C
     async close() {
       retention.close();
       await builder.close();
-      await volumeStore.close();
-      secretStore.close();
-      records.close();
+      await stores.close();
     },
   };
 }
